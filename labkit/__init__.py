@@ -1,0 +1,57 @@
+"""labkit: the plumbing of a Jupyter lab on machine-learning security (evasion, poisoning, and defences).
+
+Notebooks show the ART calls that students learn; labkit hides the rest: data, models, seeds, metrics,
+plots and the report. The topic modules (``labkit.evasion``, ``labkit.poisoning`` ...) are imported on
+first use, so ``import labkit`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the notebooks
+warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
+
+from labkit.data import DATASETS, Dataset, DatasetUnavailableError, load_dataset
+from labkit.metrics import get_metric, load_metrics, record
+from labkit.models import accuracy, build_model, copy_classifier, load_model, save_model, train_model
+from labkit.paths import is_fast, out_dir
+from labkit.seed import set_seed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DATASETS", "Dataset", "DatasetUnavailableError", "load_dataset", "get_metric", "load_metrics", "record",
+    "accuracy", "build_model", "copy_classifier", "load_model", "save_model", "train_model", "is_fast", "out_dir",
+    "set_seed", "versions",
+]
+
+
+def versions() -> dict[str, str]:
+    """Return the versions of Python, TensorFlow, Keras, ART, NumPy and labkit, for the setup check."""
+    import platform
+
+    import art
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "adversarial-robustness-toolbox": art.__version__, "numpy": numpy.__version__, "labkit": __version__}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a topic module (``labkit.evasion`` ...) on first attribute access."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        module = importlib.import_module(f"labkit.{name}")
+    except ModuleNotFoundError as err:
+        if err.name == f"labkit.{name}":
+            raise AttributeError(f"module 'labkit' has no attribute {name!r}") from None
+        raise
+    globals()[name] = module
+    return module

@@ -1,0 +1,47 @@
+"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from labkit.runner import NotebookFailed, run_notebooks
+
+    try:
+        timings = run_notebooks(args.notebooks, out=args.out, fast=args.fast, cell_timeout=args.cell_timeout)
+    except (NotebookFailed, FileNotFoundError) as err:
+        print(f"labkit run: {err}", file=sys.stderr)
+        return 1
+    width = max(map(len, timings))
+    for name, seconds in timings.items():
+        print(f"{name:<{width}}  {seconds:8.1f} s")
+    print(f"wrote {args.out}/metrics.json, {args.out}/timings.json and the executed notebooks in {args.out}/notebooks/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``labkit`` command."""
+    parser = argparse.ArgumentParser(prog="labkit", description="A Jupyter lab kit on machine-learning security.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the lab's notebooks headlessly and keep metrics and timings")
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")
+    run.add_argument("--fast", action="store_true", help="the smoke setting CI uses: fewer epochs and samples")
+    run.add_argument("--out", default="build", help="build folder (default: build)")
+    run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labkit`` command."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Execute the lab's notebooks headlessly, in order, and keep what they produce.
+
+``run_notebooks`` is what ``labkit run`` calls: every notebook is executed with nbclient in a fresh
+kernel, its executed copy goes to ``<out>/notebooks/``, its wall time to ``<out>/timings.json``, and the
+numbers it records to ``<out>/metrics.json`` (the metrics store).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from labkit.paths import notebooks_dir
+
+__all__ = ["lab_notebooks", "run_notebooks", "NotebookFailed"]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error; its partly executed copy has been saved."""
+
+
+def lab_notebooks(folder: Path | None = None) -> list[Path]:
+    """Return the lab's numbered notebooks (``NN_name.ipynb``) in order."""
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+
+
+def _resolve(names: Sequence[str | Path]) -> list[Path]:
+    available = lab_notebooks()
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.is_file():
+            chosen.append(path.resolve())
+            continue
+        matches = [p for p in available if p.name == path.name or p.stem == path.stem or p.name.startswith(f"{name}_")]
+        if len(matches) != 1:
+            listing = ", ".join(p.name for p in available) or "none found"
+            raise FileNotFoundError(f"no notebook {str(name)!r}; the lab has: {listing}")
+        chosen.append(matches[0])
+    return chosen
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _update_json(path: Path, values: dict) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update(values)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build", fast: bool = False,
+                  cell_timeout: int = 1800, progress: bool = True) -> dict[str, float]:
+    """Execute notebooks in order and return ``{notebook name: seconds}``.
+
+    :param names: notebooks to run (paths, file names, stems or number prefixes like ``"01"``); default: all.
+    :param out: the build folder for executed copies, metrics, timings, models and the report.
+    :param fast: the smoke setting (``LABKIT_FAST=1``): fewer epochs and samples, the same code path.
+    :param cell_timeout: seconds one cell may run before it is stopped.
+    :param progress: draw progress bars over notebooks and cells.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from tqdm.auto import tqdm
+
+    paths = _resolve(names) if names else lab_notebooks()
+    if not paths:
+        raise FileNotFoundError(f"no notebooks to run in {notebooks_dir()}")
+    out = Path(out).resolve()
+    executed_dir = out / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0"}
+    with _environment(**env), tqdm(paths, desc="notebooks", unit="nb", disable=not progress) as bar:
+        for path in bar:
+            bar.set_postfix_str(path.name)
+            nb = nbformat.read(path, as_version=4)
+            n_code = sum(cell.cell_type == "code" for cell in nb.cells)
+            cells = tqdm(total=n_code, desc=path.stem, unit="cell", leave=False, disable=not progress)
+            client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}},
+                                    on_cell_executed=lambda **_: cells.update(1))
+            start = time.perf_counter()
+            try:
+                client.execute()
+            except CellExecutionError as err:
+                nbformat.write(nb, executed_dir / path.name)
+                raise NotebookFailed(
+                    f"{path.name} failed; its partly executed copy is in {executed_dir / path.name}.\n{err}"
+                ) from None
+            finally:
+                cells.close()
+                timings[path.name] = round(time.perf_counter() - start, 2)
+                _update_json(out / "timings.json", {path.name: timings[path.name]})
+            nbformat.write(nb, executed_dir / path.name)
+    return timings

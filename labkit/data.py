@@ -9,6 +9,7 @@ downloads once and caches under ``~/.keras/datasets``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -60,6 +61,7 @@ class Dataset:
         )
 
 
+@lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     import tensorflow as tf
     from sklearn.datasets import load_digits
@@ -94,6 +96,8 @@ _KERAS_LOADERS = {name: _keras_loader(name) for name in DATASETS if name != "dig
 def _read_npz(path: Path) -> tuple:
     import zipfile
 
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .npz file: save one with numpy.savez(path, x_train=..., ...)")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)

@@ -1,0 +1,130 @@
+"""The student edition: the solution notebooks with every exercise blanked, nbgrader-style.
+
+Exercises are marked the way nbgrader marks them, so teachers who already use nbgrader can take the same
+notebooks: in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are the pair's to
+write; a markdown cell whose ``nbgrader`` metadata says ``"solution": true`` is an answer to write. The student
+edition replaces each code region with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (at the region's
+indentation), each markdown solution with ``YOUR ANSWER HERE``, strips every output, and leaves all else identical.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BEGIN", "END", "MarkerError", "check_markers", "student_notebook", "write_student_edition",
+           "exercise_cell_metadata"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+ANSWER = "YOUR ANSWER HERE"
+_MARKER = re.compile(r"^(\s*)(### (BEGIN|END) SOLUTION)\s*$")
+
+
+class MarkerError(ValueError):
+    """Solution markers are unbalanced, nested, or stand where they cannot be blanked."""
+
+
+def _regions(source: str, where: str) -> list[tuple[int, int, str]]:
+    """Return (begin line, end line, indentation) of every solution region of a cell's source."""
+    regions, start, indent = [], None, ""
+    for number, line in enumerate(source.splitlines()):
+        match = _MARKER.match(line)
+        if not match:
+            continue
+        if match.group(3) == "BEGIN":
+            if start is not None:
+                raise MarkerError(f"{where}, line {number + 1}: {BEGIN} inside another solution region")
+            start, indent = number, match.group(1)
+        else:
+            if start is None:
+                raise MarkerError(f"{where}, line {number + 1}: {END} without a {BEGIN} before it")
+            regions.append((start, number, indent))
+            start = None
+    if start is not None:
+        raise MarkerError(f"{where}, line {start + 1}: {BEGIN} is never closed by {END}")
+    return regions
+
+
+def check_markers(nb: Any, name: str = "notebook") -> int:
+    """Check that every solution region is balanced and not nested; return the number of exercises.
+
+    An exercise is a code cell with at least one region or a markdown cell marked as an nbgrader solution.
+
+    :param nb: a notebook (nbformat node).
+    :param name: the notebook's name, used in error messages.
+    """
+    count = 0
+    for index, cell in enumerate(nb.cells):
+        where = f"{name}, cell {index}"
+        regions = _regions(cell.source, where)
+        solution = cell.get("metadata", {}).get("nbgrader", {}).get("solution", False)
+        if cell.cell_type == "code":
+            if regions and not solution:
+                raise MarkerError(f"{where}: a solution region in a cell whose nbgrader metadata lacks solution: true")
+            count += bool(regions)
+        elif cell.cell_type == "markdown":
+            if regions:
+                raise MarkerError(f"{where}: markdown answers are whole solution cells, not marked regions")
+            count += bool(solution)
+    return count
+
+
+def exercise_cell_metadata(grade_id: str) -> dict[str, Any]:
+    """Return the nbgrader metadata that marks a cell as an (ungraded) exercise with the id ``grade_id``."""
+    return {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3, "solution": True,
+            "task": False}
+
+
+def _blank_code(source: str, where: str) -> str:
+    lines = source.splitlines()
+    out: list[str] = []
+    previous = 0
+    for start, end, indent in _regions(source, where):
+        out.extend(lines[previous:start])
+        out.extend([f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"])
+        previous = end + 1
+    out.extend(lines[previous:])
+    return "\n".join(out)
+
+
+def student_notebook(nb: Any, name: str = "notebook") -> Any:
+    """Return the student edition of a solution notebook (the input is not modified).
+
+    :param nb: a solution notebook (nbformat node).
+    :param name: the notebook's name, used in error messages.
+    """
+    check_markers(nb, name)
+    student = copy.deepcopy(nb)
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "code":
+            cell.source = _blank_code(cell.source, f"{name}, cell {index}")
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            cell.source = ANSWER
+        cell.get("metadata", {}).pop("execution", None)
+    return student
+
+
+def write_student_edition(notebooks: list[Path], out: str | Path) -> list[Path]:
+    """Write the student edition of each solution notebook into ``out``; return the written paths.
+
+    :param notebooks: the solution notebooks.
+    :param out: the folder to write into (created).
+    """
+    import nbformat
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        student = student_notebook(nb, path.name)
+        nbformat.validate(student)
+        target = out / path.name
+        nbformat.write(student, target)
+        written.append(target)
+    return written

@@ -1,0 +1,393 @@
+"""The pair's report: who the pair is, one table of every scenario, and the trade-off figure.
+
+``report_table`` reads the metrics store (``<build>/metrics.json``) and builds one row per scenario:
+the baseline, the baseline under FGSM and PGD, each adversarially trained model and the reactive
+defence under both attacks, the backdoored model, each Neural Cleanse mitigation, and the extension
+labs. A missing number never crashes the report: its row says which notebook to run.
+
+The report notebook displays the group and the table through objects that carry a machine-readable
+copy next to the HTML (``GROUP_MIME``, ``METRICS_MIME``); the teacher's export (``labkit.export``)
+reads the group and the metrics back from there, so the gradebook holds exactly the recorded numbers.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from labkit.paths import is_fast
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Group", "GroupMissingError", "ReportTable", "check_group", "parse_group", "report_table",
+           "show_table", "tradeoff_plot", "notebook_for", "metric_order", "missing_notebooks", "CORE_KEYS",
+           "GROUP_ENV", "DEMO_GROUP", "GROUP_MIME", "METRICS_MIME", "REPORT_TAG", "ANSWER_TAG",
+           "ANSWER_PLACEHOLDER"]
+
+REPORT_TAG = "report"
+"""Cell tag of everything the teacher grades; ``labkit export`` shows only these cells."""
+ANSWER_TAG = "answer"
+"""Extra tag of the answer cells, so the export can tell unanswered questions."""
+ANSWER_PLACEHOLDER = "*Your answer here.*"
+GROUP_MIME = "application/vnd.labkit.group+json"
+METRICS_MIME = "application/vnd.labkit.metrics+json"
+GROUP_ENV = "LABKIT_GROUP"
+"""Environment variable with a group for headless runs, as ``"ID: first name; second name"``."""
+DEMO_GROUP = "demo: Demo Student A; Demo Student B"
+"""The group that ``labkit run`` (and the fast setting) use when nobody can type names."""
+
+NOTEBOOKS = {
+    "baseline.clean_accuracy": "00_setup.ipynb",
+    "baseline.": "01_evasion_fgsm.ipynb",
+    "evasion.": "01_evasion_fgsm.ipynb",
+    "adversarial_training.": "02_adversarial_training.ipynb",
+    "madry.": "02_adversarial_training.ipynb",
+    "reactive.": "02_adversarial_training.ipynb",
+    "backdoor.": "03_backdoor_poisoning.ipynb",
+    "neural_cleanse.": "04_neural_cleanse.ipynb",
+    "extraction.": "06_model_extraction.ipynb",
+    "membership.": "07_membership_inference.ipynb",
+    "clean_label.": "08_clean_label_poisoning.ipynb",
+    "availability.": "09_availability_poisoning.ipynb",
+}
+"""Which notebook records which metric (exact key first, then by prefix)."""
+
+COLUMNS = ["notebook", "clean accuracy", "accuracy under attack", "attack success", "Δ clean vs baseline",
+           "Δ attack success vs undefended", "notes", "status"]
+
+
+class GroupMissingError(ValueError):
+    """The group cell of the report is not filled in."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A pair of students: the group id from the class list and the members' names."""
+
+    group_id: str
+    members: tuple[str, ...]
+    demo: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the machine-readable form the export reads back."""
+        return {"group_id": self.group_id, "members": list(self.members), "demo": self.demo}
+
+    def __str__(self) -> str:
+        text = f"Group {self.group_id}: {' and '.join(self.members)}"
+        return text + (" (demo group: fill in your own names)" if self.demo else "")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        members = " and ".join(f"<b>{html.escape(m)}</b>" for m in self.members)
+        note = " <i>(demo group for headless runs: fill in your own names)</i>" if self.demo else ""
+        return {"text/plain": str(self),
+                "text/html": f"<p>Group <b>{html.escape(self.group_id)}</b>: {members}{note}</p>",
+                GROUP_MIME: self.as_dict()}
+
+
+def parse_group(text: str) -> Group:
+    """Parse a group written as ``"ID: first name; second name"`` (``,`` also separates names).
+
+    :param text: the value of ``LABKIT_GROUP``, e.g. ``"G07: Ada Lovelace; Alan Turing"``.
+    """
+    group_id, sep, names = str(text).partition(":")
+    members = [m.strip() for m in names.replace(",", ";").split(";") if m.strip()]
+    if not sep or not group_id.strip() or not members:
+        raise ValueError(f"{GROUP_ENV} must look like 'G07: Ada Lovelace; Alan Turing', got {text!r}")
+    return Group(group_id.strip(), tuple(members), demo=True)
+
+
+def check_group(group_id: str, members: Sequence[str]) -> Group:
+    """Check the report's group cell and return the group; raise a clear error when it is not filled in.
+
+    Headless runs cannot type names: when the cell is empty, the group in ``$LABKIT_GROUP`` (set by
+    ``labkit run``) is used, else in the fast setting (CI, ``LABKIT_FAST=1``) the demo group. Both are
+    marked as demo groups, and the teacher's export lists them as a problem.
+
+    :param group_id: the group's id from the class list, e.g. ``"G07"``.
+    :param members: the members' full names, one string each.
+    """
+    if isinstance(members, str) or not isinstance(members, (list, tuple)):
+        raise GroupMissingError(f"MEMBERS must be a list of names like ['Ada Lovelace', 'Alan Turing'], "
+                                f"got {members!r}")
+    group_id = str(group_id or "").strip()
+    names = [str(m or "").strip() for m in members]
+    if group_id and names and all(names):
+        return Group(group_id, tuple(names))
+    if os.environ.get(GROUP_ENV, "").strip():
+        return parse_group(os.environ[GROUP_ENV])
+    if is_fast():
+        return parse_group(DEMO_GROUP)
+    empty = []
+    if not group_id:
+        empty.append('GROUP_ID (your group\'s id from the class list, e.g. "G07")')
+    if not names or not all(names):
+        empty.append("MEMBERS (both full names; drop an empty entry if you work alone)")
+    raise GroupMissingError("Fill in " + " and ".join(empty) + " in this cell, then run it again: "
+                            "the teacher's export reads your group from here.")
+
+
+def notebook_for(key: str) -> str:
+    """Return the notebook that records the metric ``key`` (``"?"`` for keys of no lab notebook)."""
+    if key in NOTEBOOKS:
+        return NOTEBOOKS[key]
+    for prefix, notebook in NOTEBOOKS.items():
+        if prefix.endswith(".") and key.startswith(prefix):
+            return notebook
+    return "?"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the report: where its numbers come from in the metrics store."""
+
+    name: str
+    clean: str | None = None           # key of the model's clean accuracy
+    under_attack: str | None = None    # key of the accuracy under an evasion attack
+    success: str | None = None         # key of an attack success rate (backdoor, extensions)
+    drop: str | None = None            # key of a recorded drop of clean accuracy (availability poisoning)
+    reference: str | None = None       # the undefended scenario this one's attack success is compared with
+    family: str = "baseline"           # colour in the trade-off figure
+    attack: str = "none"               # marker in the trade-off figure
+    notes: tuple[str, ...] = field(default=())  # keys whose values go into the notes column
+
+    @property
+    def keys(self) -> list[str]:
+        """Return the metric keys this row needs."""
+        return [k for k in (self.clean, self.under_attack, self.success, self.drop) if k]
+
+
+def _evasion(name: str, prefix: str, family: str, reference: bool) -> list[Scenario]:
+    clean = "baseline.clean_accuracy" if prefix == "baseline" else f"{prefix}.clean_accuracy"
+    return [Scenario(f"{name} · {attack.upper()}", clean=clean, under_attack=f"{prefix}.{attack}_accuracy",
+                     reference=f"baseline · {attack.upper()}" if reference else None, family=family,
+                     attack=attack.upper(), notes=("evasion.eps",)) for attack in ("fgsm", "pgd")]
+
+
+_MITIGATION = "neural_cleanse.mitigations.{}.{}"
+CORE_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("baseline", clean="baseline.clean_accuracy", notes=("neural_cleanse.clean_model_flagged_classes",)),
+    *_evasion("baseline", "baseline", "baseline", False),
+    *_evasion("adversarial training (FGSM)", "adversarial_training", "adversarial training", True),
+    *_evasion("Madry PGD training", "madry", "Madry PGD training", True),
+    *_evasion("reactive defence", "reactive", "reactive defence", True),
+    Scenario("backdoored model · trigger", clean="backdoor.clean_accuracy", success="backdoor.attack_success_rate",
+             family="backdoor", attack="trigger",
+             notes=("backdoor.poison_fraction", "backdoor.target_class", "neural_cleanse.flagged_classes")),
+    *(Scenario(f"Neural Cleanse {m} · trigger", clean=_MITIGATION.format(m, "clean_accuracy"),
+               success=_MITIGATION.format(m, "attack_success_rate"), reference="backdoored model · trigger",
+               family="Neural Cleanse", attack="trigger",
+               notes=((_MITIGATION.format(m, "clean_abstain_rate"), _MITIGATION.format(m, "triggered_abstain_rate"))
+                      if m == "filtering" else ()))
+      for m in ("unlearning", "pruning", "filtering")),
+)
+CORE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
+    k for s in CORE_SCENARIOS for k in (*s.keys, *s.notes)))
+"""Every metric the core rows show, in table order: the gradebook always has these columns."""
+
+
+def _extension_scenarios(metrics: dict[str, Any]) -> list[Scenario | tuple[str, str]]:
+    """Return the extension rows whose numbers exist, and ``(name, notebook)`` for labs not run."""
+    rows: list[Scenario | tuple[str, str]] = []
+
+    def each(prefix: str, title: str, make: Any) -> None:
+        names = sorted({k.split(".")[1] for k in metrics if k.startswith(prefix + ".") and k.count(".") == 2})
+        rows.extend([make(name, f"{prefix}.{name}.") for name in names] or [(title, notebook_for(prefix + "."))])
+
+    each("extraction", "model extraction", lambda name, key: Scenario(
+        f"model extraction ({name}) · transfer FGSM", clean="baseline.clean_accuracy",
+        under_attack=key + "transfer_attack_accuracy", family="model extraction", attack="transfer",
+        notes=(key + "agreement", key + "queries")))
+    each("membership", "membership inference", lambda name, key: Scenario(
+        f"membership inference ({name})", clean=key + "model_accuracy", success=key + "attack_accuracy",
+        family="membership inference", attack="membership", notes=(key + "auc",)))
+    title = "clean-label poisoning (Poison Frogs)"
+    if any(k.startswith("clean_label.") for k in metrics):
+        rows.append(Scenario(title, success="clean_label.success_rate", family="extensions", attack="extension",
+                             notes=("clean_label.n_targets", "clean_label.mean_perturbation_linf")))
+    else:
+        rows.append((title, notebook_for("clean_label.")))
+    each("availability", "availability poisoning", lambda name, key: Scenario(
+        f"availability poisoning ({name})", drop=key + "accuracy_drop", family="extensions", attack="extension"))
+    return rows
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+_NOTE_LABELS = {"eps": "eps", "poison_fraction": "poison", "target_class": "target class",
+                "flagged_classes": "Neural Cleanse flags", "clean_model_flagged_classes": "Neural Cleanse flags",
+                "clean_abstain_rate": "abstains on clean", "triggered_abstain_rate": "abstains on triggered",
+                "agreement": "agreement with the victim", "queries": "queries", "auc": "AUC",
+                "n_targets": "targets", "mean_perturbation_linf": "mean L∞ perturbation",
+                "accuracy_drop": "accuracy drop"}
+_PERCENT = {"poison_fraction", "clean_abstain_rate", "triggered_abstain_rate"}
+
+
+def _note(key: str, value: Any) -> str:
+    """Return one short note like ``eps 0.15`` or ``poison 10%`` for the notes column."""
+    field_name = key.rsplit(".", 1)[-1]
+    label = _NOTE_LABELS.get(field_name, field_name.replace("_", " "))
+    if isinstance(value, list):
+        value = ", ".join(map(str, value)) if value else "none"
+    elif isinstance(value, float):
+        value = f"{value:.0%}" if field_name in _PERCENT else f"{value:.3g}"
+    return f"{label} {value}"
+
+
+def _row(s: Scenario, metrics: dict[str, Any]) -> dict[str, Any]:
+    missing = [k for k in s.keys if k not in metrics]
+    row = {"scenario": s.name, "notebook": notebook_for(s.keys[-1]),
+           "clean accuracy": _number(metrics.get(s.clean)) if s.clean else math.nan,
+           "accuracy under attack": _number(metrics.get(s.under_attack)) if s.under_attack else math.nan,
+           "attack success": _number(metrics.get(s.success)) if s.success else math.nan,
+           "notes": "; ".join(_note(k, metrics[k]) for k in s.notes if k in metrics),
+           "status": "ok" if not missing else "missing: run " + ", ".join(dict.fromkeys(map(notebook_for, missing))),
+           "_family": s.family, "_attack": s.attack, "_reference": s.reference}
+    if s.under_attack and not math.isnan(row["accuracy under attack"]):
+        row["attack success"] = 1.0 - row["accuracy under attack"]
+    row["_drop"] = _number(metrics.get(s.drop)) if s.drop else math.nan
+    return row
+
+
+def report_table(metrics: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return the report table: one row per scenario, indexed by the scenario's name.
+
+    Columns: the notebook that measures it, clean accuracy, accuracy under attack (evasion), attack
+    success (1 - accuracy under attack for evasion; the attack success rate for the backdoor and the
+    extensions), the change of clean accuracy against the baseline, the change of attack success
+    against the undefended model under the same attack, notes (eps, poison fraction ...) and a status
+    that names the notebook to run when a number is missing (``"not run"`` for extension labs).
+
+    :param metrics: a flat ``{dotted key: value}`` dict; default: the current build's metrics store.
+    """
+    import pandas as pd
+
+    from labkit.metrics import load_metrics
+
+    metrics = load_metrics() if metrics is None else metrics
+    rows = []
+    for s in (*CORE_SCENARIOS, *_extension_scenarios(metrics)):
+        if isinstance(s, tuple):
+            rows.append({"scenario": s[0], "notebook": s[1], "status": f"not run ({s[1]})", "_family": "extensions"})
+        else:
+            rows.append(_row(s, metrics))
+    table = pd.DataFrame(rows).set_index("scenario")
+    base = _number(metrics.get("baseline.clean_accuracy"))
+    # availability poisoning records its drop against its own unpoisoned model: shown as it is
+    table["Δ clean vs baseline"] = (-table["_drop"].astype(float)).fillna(table["clean accuracy"] - base)
+    success = table["attack success"].to_dict()
+    reference = table["_reference"].map(lambda r: success.get(r, math.nan) if isinstance(r, str) else math.nan)
+    table["Δ attack success vs undefended"] = table["attack success"] - reference.astype(float)
+    for column in COLUMNS:
+        if column not in table:
+            table[column] = math.nan
+    table.attrs["family"] = table["_family"].fillna("extensions").to_dict()
+    table.attrs["attack"] = table["_attack"].fillna("extension").to_dict()
+    return table[COLUMNS].fillna({"notes": "", "status": "ok"})
+
+
+def missing_notebooks(table: pd.DataFrame) -> list[str]:
+    """Return the core notebooks to run for the table's missing numbers, in lab order."""
+    names = set()
+    for status in table["status"]:
+        if status.startswith("missing: run "):
+            names.update(n.strip() for n in status[len("missing: run "):].split(","))
+    return sorted(names)
+
+
+def metric_order(keys: Sequence[str]) -> list[str]:
+    """Return metric keys in report order: the core keys first, then the others by notebook and name."""
+    core = [k for k in CORE_KEYS if k in set(keys)]
+    rest = sorted(set(keys) - set(core), key=lambda k: (notebook_for(k).replace("?", "~"), k))  # unknown: last
+    return core + rest
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+@dataclass
+class ReportTable:
+    """The report table for display: an HTML table plus a machine-readable copy of every metric."""
+
+    table: Any
+    metrics: dict[str, Any]
+
+    def to_html(self) -> str:
+        """Return the table as plain HTML (no styles, no scripts), numbers to three decimals."""
+        shown = self.table.copy()
+        for column in ("clean accuracy", "accuracy under attack", "attack success"):
+            shown[column] = shown[column].map(_fmt)
+        for column in ("Δ clean vs baseline", "Δ attack success vs undefended"):
+            shown[column] = shown[column].map(lambda v: _fmt(v, signed=True))
+        return shown.reset_index().to_html(escape=True, border=0, index=False, classes="labkit-report")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            plain = self.table.drop(columns=["notes"]).to_string(float_format=lambda v: f"{v:.3f}")
+        return {"text/plain": plain, "text/html": self.to_html(), METRICS_MIME: {"metrics": dict(self.metrics)}}
+
+
+def show_table(table: Any, metrics: dict[str, Any] | None = None) -> ReportTable:
+    """Return the table for display in the notebook, carrying the metrics it was built from for the export.
+
+    :param table: the DataFrame from ``report_table``.
+    :param metrics: the metrics it was built from; default: the current build's metrics store.
+    """
+    from labkit.metrics import load_metrics
+
+    return ReportTable(table, load_metrics() if metrics is None else metrics)
+
+
+_COLOURS = {"baseline": "tab:grey", "adversarial training": "tab:blue", "Madry PGD training": "tab:purple",
+            "reactive defence": "tab:orange", "backdoor": "tab:red", "Neural Cleanse": "tab:green",
+            "model extraction": "tab:brown", "membership inference": "tab:pink", "extensions": "tab:olive"}
+_MARKERS = {"none": "o", "FGSM": "^", "PGD": "s", "trigger": "*", "transfer": "P", "membership": "X",
+            "extension": "D"}
+
+
+def tradeoff_plot(table: Any, ax: Any = None) -> Any:
+    """Plot clean accuracy against attack success for every scenario that has both; return the figure.
+
+    Good models sit top left: high clean accuracy, low attack success. Colours group the models,
+    markers the attacks, and each point carries the number of its legend entry.
+
+    :param table: the DataFrame from ``report_table``.
+    :param ax: matplotlib axes to draw into (default: a new figure).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = (plt.subplots(figsize=(9, 5.5)) if ax is None else (ax.figure, ax))
+    shown = table.dropna(subset=["clean accuracy", "attack success"])
+    for number, (name, row) in enumerate(shown.iterrows(), start=1):
+        family, attack = table.attrs["family"].get(name, "extensions"), table.attrs["attack"].get(name, "extension")
+        x, y = row["attack success"], row["clean accuracy"]
+        ax.scatter(x, y, s=140 if attack == "trigger" else 70, color=_COLOURS.get(family, "black"),
+                   marker=_MARKERS.get(attack, "D"), label=f"{number}  {name}", edgecolor="black", linewidth=0.5,
+                   zorder=3)
+        ax.annotate(str(number), (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, zorder=4)
+    ax.set_xlim(-0.03, 1.03)
+    low = min([0.9, *shown["clean accuracy"].tolist()])
+    ax.set_ylim(max(0.0, low - 0.05), 1.005)
+    ax.set_xlabel("attack success (1 - accuracy under attack; ASR for the backdoor)")
+    ax.set_ylabel("clean accuracy")
+    ax.set_title("Trade-off: clean accuracy against attack success (best: top left)")
+    ax.grid(alpha=0.3)
+    if len(shown):
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no numbers yet: run notebooks 00-04 first", ha="center", va="center",
+                transform=ax.transAxes, fontsize=12, color="tab:red")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,125 @@
+"""Open exported pages in headless Chromium: the table and figures render, and no script ever runs.
+
+A harness page (ours, scripts allowed) loads the exported page in an iframe and reports what a reader
+sees: the title, the tables, the images that decoded, whether the hostile text got in. A control page
+holding the same hostile markdown *unsanitised* proves the harness does see a script that runs.
+Skipped when Chromium is missing, except in CI (``CI=true``), where a missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labkit import export, sanitize
+
+from test_export import hostile_notebook, report_notebook, write
+
+pytestmark = pytest.mark.browser
+SCRIPTS = """<script>document.title = 'HACKED'; document.body.innerHTML = 'HACKED';</script>
+<img src="x" onerror="document.title = 'HACKED'; document.body.innerHTML = 'HACKED';">"""
+"""What the hostile submission's markdown does (see test_export.HOSTILE_MARKDOWN), in raw HTML."""
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+         "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio"]
+HARNESS = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>harness</title></head><body>
+<pre id="report">pending</pre>
+<iframe id="page" src="PAGE" width="1200" height="2400"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", function () {
+  var doc = this.contentDocument, seen = {};
+  if (!doc) { seen.error = "the page could not be read"; } else {
+    var images = Array.prototype.slice.call(doc.images);
+    seen.title = doc.title;
+    seen.tables = doc.querySelectorAll("table").length;
+    seen.table_rows = doc.querySelectorAll("table tr").length;
+    seen.images = images.filter(function (i) { return i.getAttribute("src"); }).length;
+    seen.images_decoded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+    seen.hacked = doc.title === "HACKED" || (doc.body ? doc.body.textContent.trim() : "") === "HACKED";
+    seen.hostile_text = (doc.body ? doc.body.innerHTML : "").indexOf("HACKED") >= 0;
+    seen.has_heading = !!doc.querySelector("h1");
+    seen.scripts = doc.querySelectorAll("script").length;
+  }
+  document.getElementById("report").textContent = JSON.stringify(seen);
+});
+</script></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Return the Chromium binary; skip without one, but fail in CI, which installs it."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail("CI=true but Chromium is missing: .ci/run installs Debian's 'chromium' package")
+    pytest.skip("Chromium is not installed (apt-get install chromium); the browser test is skipped locally")
+
+
+def dump_dom(chromium: str, url: str, profile: Path, *extra: str) -> str:
+    """Return the DOM of ``url`` after load, as headless Chromium serialises it (fresh profile per call)."""
+    done = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *extra, "--virtual-time-budget=5000",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def seen_in(chromium: str, page: Path, tmp_path: Path) -> dict:
+    """Load ``page`` inside the harness and return what the harness saw."""
+    harness = tmp_path / f"harness-{page.stem}.html"
+    harness.write_text(HARNESS.replace("PAGE", page.resolve().as_uri()))
+    dom = dump_dom(chromium, harness.as_uri(), tmp_path / f"profile-{page.stem}", "--allow-file-access-from-files")
+    start = dom.index('<pre id="report">') + len('<pre id="report">')
+    return json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    write(root / "class" / "good.ipynb", report_notebook())
+    write(root / "class" / "hostile.ipynb", hostile_notebook())
+    result = export.export_submissions(root / "class", root / "out", echo=None)
+    by_group = {s.group_id: root / "out" / s.page for s in result.submissions}
+    return root, by_group
+
+
+def test_exported_page_renders_its_table_and_figure(chromium, pages, tmp_path):
+    _, by_group = pages
+    seen = seen_in(chromium, by_group["G01"], tmp_path)
+    assert seen["title"] == "Group G01 · labkit report"
+    assert seen["has_heading"] and seen["tables"] == 1 and seen["table_rows"] >= 14
+    assert seen["images"] == 1 and seen["images_decoded"] == 1
+    assert not seen["hacked"] and not seen["hostile_text"] and seen["scripts"] == 0
+
+
+def test_hostile_submission_cannot_run_a_script_or_change_the_page(chromium, pages, tmp_path):
+    _, by_group = pages
+    seen = seen_in(chromium, by_group["G66"], tmp_path)
+    assert seen["title"] == "Group G66 · labkit report"
+    assert not seen["hacked"] and not seen["hostile_text"] and seen["scripts"] == 0
+    assert seen["tables"] >= 2 and seen["images_decoded"] == seen["images"] == 1
+    dom = dump_dom(chromium, by_group["G66"].as_uri(), tmp_path / "direct")  # opened directly, as a teacher would
+    assert "<title>Group G66 · labkit report</title>" in dom and "HACKED" not in dom
+    assert "Problems" in dom or "No problems found." in dom
+
+
+def test_the_harness_does_see_a_script_that_runs(chromium, tmp_path):
+    control = tmp_path / "control.html"
+    control.write_text(f"<!DOCTYPE html><html><head><title>control</title></head><body><h1>x</h1>"
+                       f"{SCRIPTS}</body></html>")
+    assert seen_in(chromium, control, tmp_path)["hacked"] is True
+
+
+def test_the_content_security_policy_alone_blocks_scripts(chromium, tmp_path):
+    unsanitised = tmp_path / "csp-only.html"
+    unsanitised.write_text(sanitize.page("csp only", f"<h1>x</h1>{SCRIPTS}"))  # no nh3: only the CSP
+    seen = seen_in(chromium, unsanitised, tmp_path)
+    assert seen["title"] == "csp only" and not seen["hacked"]

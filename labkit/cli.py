@@ -1,4 +1,4 @@
-"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly."""
+"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly, ``labkit export`` exports reports."""
 
 from __future__ import annotations
 
@@ -21,6 +21,22 @@ def _run(args: argparse.Namespace) -> int:
     for name, seconds in timings.items():
         print(f"{name:<{width}}  {seconds:8.1f} s")
     print(f"wrote {args.out}/metrics.json, {args.out}/timings.json and the executed notebooks in {args.out}/notebooks/")
+    if any(name.endswith("_report.ipynb") for name in timings):
+        print(f"the teacher's view of the report: {args.out}/report/index.html and {args.out}/report/gradebook.csv")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from labkit.export import export_submissions
+
+    try:
+        result = export_submissions(args.submissions, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"labkit export: {err}", file=sys.stderr)
+        return 1
+    if not result.exported:
+        print("labkit export: nothing could be exported (see the problems above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -34,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="build", help="build folder (default: build)")
     run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")
     run.set_defaults(handler=_run)
+    export = commands.add_parser("export", help="export handed-in report notebooks to sanitised HTML and a gradebook",
+                                 description="Read handed-in notebooks (never run, never modified) and write one HTML "
+                                 "page per group of its cells tagged 'report', index.html and gradebook.csv. Exits "
+                                 "non-zero only when nothing could be exported.")
+    export.add_argument("submissions", help="folder of handed-in notebooks (nested folders allowed), or one notebook")
+    export.add_argument("--out", default="build/export", help="output folder (default: build/export)")
+    export.set_defaults(handler=_export)
     return parser
 
 

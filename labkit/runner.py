@@ -2,7 +2,9 @@
 
 ``run_notebooks`` is what ``labkit run`` calls: every notebook is executed with nbclient in a fresh
 kernel, its executed copy goes to ``<out>/notebooks/``, its wall time to ``<out>/timings.json``, and the
-numbers it records to ``<out>/metrics.json`` (the metrics store).
+numbers it records to ``<out>/metrics.json`` (the metrics store). The report notebook (``NN_report``)
+runs last, so that it reads every other notebook's numbers, and its executed copy is then exported
+as the teacher will see it (``labkit export``) into ``<out>/report/``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _report_last(paths: list[Path]) -> list[Path]:
+    """Return ``paths`` with the report notebook(s) moved to the end: the report reads all the others."""
+    return [p for p in paths if not p.stem.endswith("_report")] + [p for p in paths if p.stem.endswith("_report")]
+
+
 def _update_json(path: Path, values: dict) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data.update(values)
@@ -70,7 +77,8 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     """Execute notebooks in order and return ``{notebook name: seconds}``.
 
     :param names: notebooks to run (paths, file names, stems or number prefixes like ``"01"``); default: all.
-    :param out: the build folder for executed copies, metrics, timings, models and the report.
+    :param out: the build folder for executed copies, metrics, timings, models and the report
+        (``<out>/report/``: the executed report notebook exported as by ``labkit export``).
     :param fast: the smoke setting (``LABKIT_FAST=1``): fewer epochs and samples, the same code path.
     :param cell_timeout: seconds one cell may run before it is stopped.
     :param progress: draw progress bars over notebooks and cells.
@@ -80,14 +88,18 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     from nbclient.exceptions import CellExecutionError
     from tqdm.auto import tqdm
 
-    paths = _resolve(names) if names else lab_notebooks()
+    paths = _report_last(_resolve(names) if names else lab_notebooks())
     if not paths:
         raise FileNotFoundError(f"no notebooks to run in {notebooks_dir()}")
     out = Path(out).resolve()
     executed_dir = out / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0"}
+    from labkit.report import DEMO_GROUP, GROUP_ENV
+
+    # nobody can type names in a headless run: the report's group cell falls back to a (marked) demo group
+    env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0",
+           GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP}
     with _environment(**env), tqdm(paths, desc="notebooks", unit="nb", disable=not progress) as bar:
         for path in bar:
             bar.set_postfix_str(path.name)
@@ -110,4 +122,9 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
                 timings[path.name] = round(time.perf_counter() - start, 2)
                 _update_json(out / "timings.json", {path.name: timings[path.name]})
             nbformat.write(nb, executed_dir / path.name)
+    for path in paths:
+        if path.stem.endswith("_report"):
+            from labkit.export import export_submissions
+
+            export_submissions(executed_dir / path.name, out / "report", echo=print if progress else None)
     return timings

@@ -258,38 +258,45 @@ def index_page(result: ExportResult) -> str:
     """Return the index page: one row per submission, linking each exported group page."""
     rows = []
     for sub in result.submissions:
-        group = html.escape(sub.group_id or "—")
+        group = html.escape(sub.group_id or "(no group id)")
         link = f'<a href="{html.escape(sub.page)}">{group}</a>' if sub.page else group
         problems = "<br>".join(html.escape(p) for p in sub.problems) or '<span class="ok">none</span>'
         rows.append(f"<tr><td>{link}</td><td>{html.escape(', '.join(sub.members) or '—')}</td>"
                     f"<td>{html.escape(sub.file)}</td><td>{problems}</td></tr>")
     body = ("<header><h1>Lab reports</h1>"
             f'<p class="meta">{len(result.exported)} of {len(result.submissions)} submissions exported; '
-            "the grades table is <code>gradebook.csv</code> in this folder.</p></header>\n<main>"
+            "the grades table is <a href=\"gradebook.csv\">gradebook.csv</a>.</p></header>\n<main>"
             '<table class="index"><thead><tr><th>group</th><th>members</th><th>file</th><th>problems</th></tr>'
             f"</thead><tbody>{''.join(rows)}</tbody></table></main>")
     return page("Lab reports · labkit", body)
 
 
+def _csv_text(text: str) -> str:
+    """Return ``text`` safe for a spreadsheet: a leading ``= + - @`` would start a formula, so quote it."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    return _csv_text(value) if isinstance(value, str) else json.dumps(value)
 
 
 def write_gradebook(subs: list[Submission], path: Path) -> list[str]:
     """Write ``gradebook.csv`` (one row per submission) and return its metric columns.
 
     Metric values are written as JSON (numbers exactly as recorded, lists as ``[...]``); a metric a
-    submission did not record is an empty cell.
+    submission did not record is an empty cell. Text a spreadsheet would read as a formula (a student
+    named ``=HYPERLINK(...)``) is quoted with a leading ``'``.
     """
     keys = metric_order(list(dict.fromkeys([*CORE_KEYS, *(k for s in subs for k in s.metrics)])))
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "group_id", "members", "page", *keys, "problems"])
         for sub in subs:
-            writer.writerow([sub.file, sub.group_id, "; ".join(sub.members), sub.page or "",
-                             *(_csv_value(sub.metrics.get(k)) for k in keys), "; ".join(sub.problems)])
+            text = [sub.file, sub.group_id, "; ".join(sub.members), sub.page or ""]
+            writer.writerow([*map(_csv_text, text), *(_csv_value(sub.metrics.get(k)) for k in keys),
+                             _csv_text("; ".join(sub.problems))])
     return keys
 
 
@@ -309,7 +316,8 @@ def export_submissions(source: str | Path, out: str | Path,
     """Export a folder of handed-in report notebooks (or one notebook) to HTML pages and a gradebook.
 
     :param source: the submissions folder (nested folders allowed) or a single notebook.
-    :param out: the output folder: ``index.html``, ``gradebook.csv`` and ``groups/<group>.html``.
+    :param out: the output folder: ``index.html``, ``gradebook.csv`` and ``groups/<group>.html`` (the
+        pages of an earlier export into the same folder are replaced).
     :param echo: where the summary goes (None: nowhere).
     """
     source, out = Path(source).resolve(), Path(out).resolve()

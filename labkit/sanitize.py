@@ -66,6 +66,7 @@ table.labkit-report td:first-child, table.labkit-report td:nth-child(2),
 table.labkit-report td:nth-last-child(-n+2) { text-align: left; }
 table.labkit-report td:first-child { font-weight: 600; min-width: 12em; }
 table.labkit-report td:nth-last-child(2) { min-width: 11em; }
+table.index th, table.index td { text-align: left; }
 img { max-width: 100%; height: auto; }
 a { color: #1f5fa8; }
 """

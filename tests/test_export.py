@@ -213,6 +213,14 @@ def test_hostile_page_keeps_no_script_handler_or_remote_resource(exported):
     assert "default-src 'none'" in page and "img-src data:" in page
 
 
+def test_gradebook_text_cannot_start_a_spreadsheet_formula(tmp_path):
+    write(tmp_path / "class" / "f.ipynb", report_notebook("=1+1", ("@SUM(A1)", "Eve")))
+    export.export_submissions(tmp_path / "class", tmp_path / "out", echo=None)
+    row = read_gradebook(tmp_path / "out" / "gradebook.csv")["f.ipynb"]
+    assert row["group_id"] == "'=1+1" and row["members"] == "'@SUM(A1); Eve" and row["page"] == "groups/1-1.html"
+    assert json.loads(row["baseline.clean_accuracy"]) == METRICS["baseline.clean_accuracy"]
+
+
 def test_summary_lists_the_problems(tmp_path, capsys):
     make_class(tmp_path / "class")
     assert main(["export", str(tmp_path / "class"), "--out", str(tmp_path / "out")]) == 0

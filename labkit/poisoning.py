@@ -1,0 +1,404 @@
+"""Backdoor poisoning: a trigger, poisoned training data, the attack success rate and a poison-fraction sweep.
+
+The attack is ART's ``PoisoningAttackBackdoor`` (Gu et al., 2017): a visible trigger is stamped on a share
+of the training images of the source class(es) and those images are relabelled to the target class. A
+model trained on them behaves normally on clean images and answers the target whenever it sees the
+trigger. labkit adds the plumbing around ART's call: the trigger (a small square patch, or ART's
+``add_pattern_bd``), the choice of images to poison, the attack success rate (ASR), the sweep and plots.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Trigger", "PoisonedData", "poison_dataset", "predicted_labels", "attack_success_rate", "poison_fraction_sweep",
+    "backdoor_scores", "check_class", "check_poison_fraction", "clean_subset", "two_row_grid",
+    "plot_poisoned_samples", "plot_sweep",
+]
+
+class _NoRetracingNotice(logging.Filter):
+    """Hide TensorFlow's "triggered tf.function retracing" notice: ART's KerasClassifier compiles its forward
+    pass per classifier, so predicting on batches of several sizes (as the lab does) retraces harmlessly."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing() -> None:
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingNotice) for f in tf_logger.filters):
+        tf_logger.addFilter(_NoRetracingNotice())
+
+
+_quiet_retracing()
+
+_CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
+_KINDS = ("square", "pattern")
+
+
+def check_class(label: Any, nb_classes: int, *, what: str = "target_class") -> int:
+    """Return ``label`` as an int after checking that it is a class index in [0, nb_classes - 1].
+
+    :param label: the class index to check.
+    :param nb_classes: the number of classes of the model or data set.
+    :param what: the name used in the error message.
+    """
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= int(label) < nb_classes:
+        raise ValueError(f"{what} must be a class index in [0, {nb_classes - 1}], got {label!r}")
+    return int(label)
+
+
+def check_poison_fraction(poison_fraction: Any) -> float:
+    """Return ``poison_fraction`` as a float after checking that it lies strictly between 0 and 1.
+
+    :param poison_fraction: the share of the source-class training images to poison, e.g. 0.1 for 10%.
+    """
+    if isinstance(poison_fraction, bool) or not isinstance(poison_fraction, (int, float, np.floating, np.integer)) \
+            or not 0.0 < float(poison_fraction) < 1.0:
+        raise ValueError(f"poison_fraction must be a number strictly between 0 and 1 (0.1 poisons 10% of the "
+                         f"source-class images), got {poison_fraction!r}")
+    return float(poison_fraction)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A visible backdoor trigger; calling it stamps the trigger on a batch of images (NHWC) and returns a copy.
+
+    ``kind="square"`` pastes a ``size`` x ``size`` square of value ``value`` in a corner; ``kind="pattern"``
+    is ART's ``add_pattern_bd`` (a 4-pixel checkerboard two pixels from the bottom-right edge). A Trigger is
+    the ``perturbation`` that ART's ``PoisoningAttackBackdoor`` takes.
+
+    :param kind: ``"square"`` or ``"pattern"``.
+    :param size: side of the square in pixels (square only).
+    :param value: pixel value of the trigger, in [0, 1].
+    :param corner: ``"bottom-right"``, ``"bottom-left"``, ``"top-right"`` or ``"top-left"`` (square only).
+    """
+
+    kind: str = "square"
+    size: int = 3
+    value: float = 1.0
+    corner: str = "bottom-right"
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"trigger kind must be one of {_KINDS}, got {self.kind!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+            raise ValueError(f"trigger size must be a positive number of pixels, got {self.size!r}")
+        if not 0.0 <= float(self.value) <= 1.0:
+            raise ValueError(f"trigger value must be a pixel value in [0, 1], got {self.value!r}")
+        if self.corner not in _CORNERS:
+            raise ValueError(f"trigger corner must be one of {_CORNERS}, got {self.corner!r}")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Return a copy of the batch ``x`` (n, H, W, C) with the trigger stamped on every image."""
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"a trigger is stamped on a batch of images (n, height, width, channels); got {x.shape}")
+        if self.kind == "pattern":
+            from art.attacks.poisoning.perturbations import add_pattern_bd
+
+            return add_pattern_bd(x, distance=2, pixel_value=float(self.value))
+        height, width = x.shape[1:3]
+        if self.size > min(height, width):
+            raise ValueError(f"a {self.size}x{self.size} trigger does not fit in {height}x{width} images")
+        rows, cols = self._slices(height, width)
+        stamped = np.array(x, copy=True)
+        stamped[:, rows, cols, :] = self.value
+        return stamped
+
+    def _slices(self, height: int, width: int) -> tuple[slice, slice]:
+        rows = slice(height - self.size, height) if self.corner.startswith("bottom") else slice(0, self.size)
+        cols = slice(width - self.size, width) if self.corner.endswith("right") else slice(0, self.size)
+        return rows, cols
+
+    def mask(self, input_shape: Sequence[int]) -> np.ndarray:
+        """Return the trigger's true mask, shape (H, W, 1): 1 where the trigger overwrites pixels, else 0.
+
+        Its sum is the L1 norm Neural Cleanse should recover for the target class (9 for a 3x3 square).
+
+        :param input_shape: the shape of one image, (height, width, channels).
+        """
+        height, width = int(input_shape[0]), int(input_shape[1])
+        blank = np.zeros((1, height, width, 1), dtype=np.float32)
+        probe = Trigger(self.kind, self.size, 1.0, self.corner)(blank)
+        return probe[0]
+
+    @property
+    def spec(self) -> str:
+        """A short text form, e.g. ``"square:size=3,value=1.0,corner=bottom-right"`` (recorded in the metrics)."""
+        return f"{self.kind}:size={self.size},value={float(self.value)},corner={self.corner}"
+
+    @classmethod
+    def from_spec(cls, spec: str) -> "Trigger":
+        """Rebuild a Trigger from its ``spec`` text.
+
+        :param spec: the text that ``Trigger.spec`` gave, e.g. ``"square:size=3,value=1.0,corner=bottom-right"``.
+        """
+        kind, _, rest = str(spec).partition(":")
+        fields = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+        try:
+            return cls(kind, int(fields.get("size", 3)), float(fields.get("value", 1.0)),
+                       fields.get("corner", "bottom-right"))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"not a trigger spec: {spec!r} ({err})") from err
+
+
+@dataclass
+class PoisonedData:
+    """A training set with some images poisoned: the images, the labels, and which indices were poisoned."""
+
+    x: np.ndarray
+    y: np.ndarray
+    poison_indices: np.ndarray
+    original_labels: np.ndarray
+
+    @property
+    def n_poison(self) -> int:
+        """The number of poisoned images."""
+        return int(len(self.poison_indices))
+
+
+def poison_dataset(x: np.ndarray, y: np.ndarray, attack: Any, *, target_class: int, poison_fraction: float,
+                   source_classes: Sequence[int] | None = None, nb_classes: int = 10, seed: int = 0) -> PoisonedData:
+    """Poison a share of the source-class training images with ART's backdoor attack; return a poisoned copy.
+
+    ``poison_fraction`` of the images whose label is a source class (all classes but the target by default)
+    are chosen at random, passed through ``attack.poison`` (which stamps the trigger and gives them the
+    target label), and put back in place of the originals. ``x`` and ``y`` are not changed.
+
+    :param x: training images, (n, H, W, C) in [0, 1].
+    :param y: integer labels, shape (n,).
+    :param attack: an ART ``PoisoningAttackBackdoor`` (its perturbation is the trigger).
+    :param target_class: the class the trigger should lead to.
+    :param poison_fraction: share of the source-class images to poison, strictly between 0 and 1.
+    :param source_classes: classes whose images are poisoned; None means every class but the target.
+    :param nb_classes: number of classes.
+    :param seed: seed of the random choice of images.
+    """
+    from labkit.data import check_images
+
+    x = check_images(x, np.shape(x)[1:])
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    target = check_class(target_class, nb_classes)
+    fraction = check_poison_fraction(poison_fraction)
+    if source_classes is None:
+        sources = [c for c in range(nb_classes) if c != target]
+    else:
+        sources = [check_class(c, nb_classes, what="source class") for c in source_classes]
+        if not sources or target in sources:
+            raise ValueError(f"source_classes must be a non-empty list of classes other than the target "
+                             f"{target}, got {list(source_classes)!r}")
+    candidates = np.flatnonzero(np.isin(y, sources))
+    n_poison = max(1, int(round(fraction * len(candidates))))
+    if len(candidates) == 0:
+        raise ValueError(f"no training image belongs to the source classes {sources}")
+    indices = np.sort(np.random.default_rng(seed).choice(candidates, size=n_poison, replace=False))
+    target_onehot = np.eye(nb_classes, dtype=np.float32)[target]
+    x_poison, y_poison = attack.poison(x[indices], y=target_onehot, broadcast=True)
+    x_out, y_out = x.copy(), y.copy()
+    x_out[indices] = np.clip(x_poison, 0.0, 1.0)
+    y_out[indices] = np.asarray(y_poison).argmax(axis=1)
+    return PoisonedData(x_out, y_out, indices, y[indices].copy())
+
+
+def clean_subset(x: np.ndarray, y: np.ndarray, fraction: float, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return a stratified random share of clean images and their labels: the data a defender trusts.
+
+    Neural Cleanse's paper reverses triggers and unlearns with a small set of clean data (10% of the
+    original training data); labkit takes it from the clean (unpoisoned) training images.
+
+    :param x: clean images.
+    :param y: their integer labels.
+    :param fraction: the share to keep, strictly between 0 and 1.
+    :param seed: seed of the random choice.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction!r}")
+    x_keep, _, y_keep, _ = train_test_split(np.asarray(x), np.asarray(y), train_size=float(fraction),
+                                            stratify=np.asarray(y), random_state=seed)
+    return x_keep, y_keep
+
+
+def predicted_labels(classifier: Any, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Return the predicted class of each image, or -1 where the classifier abstains (an all-zero output row).
+
+    Neural Cleanse's filtering abstains by returning a row of zeros; counting such a row as class 0
+    would be wrong, so abstentions get the label -1 here.
+
+    :param classifier: an ART classifier (or labkit's Neural Cleanse estimator).
+    :param x: images.
+    :param batch_size: images per forward pass.
+    """
+    scores = np.asarray(classifier.predict(np.asarray(x, dtype=np.float32), batch_size=batch_size))
+    labels = scores.argmax(axis=1)
+    labels[~np.any(scores != 0, axis=1)] = -1
+    return labels
+
+
+def attack_success_rate(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
+                        trigger: Any) -> float:
+    """Return the attack success rate: the share of triggered images, whose true class is not the target,
+    that the classifier assigns to the target.
+
+    :param classifier: an ART classifier.
+    :param x: clean test images, (n, H, W, C) in [0, 1].
+    :param y: their integer labels, shape (n,).
+    :param target_class: the backdoor's target class.
+    :param trigger: the function that stamps the trigger (a ``Trigger``).
+    """
+    from labkit.data import check_images
+
+    nb_classes = int(getattr(classifier, "nb_classes", 10))
+    target = check_class(target_class, nb_classes)
+    x = check_images(x, tuple(getattr(classifier, "input_shape", np.shape(x)[1:])))
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    keep = y != target
+    if not keep.any():
+        raise ValueError("every image belongs to the target class: the attack success rate needs other classes")
+    return float(np.mean(predicted_labels(classifier, trigger(x[keep])) == target))
+
+
+def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
+                    trigger: Any) -> dict[str, float]:
+    """Return a model's clean accuracy, attack success rate and abstain rates on clean and triggered images.
+
+    An abstention (Neural Cleanse's filtering) counts as a wrong answer for the clean accuracy and as a
+    failed attack for the ASR; the abstain rates say how often it happened.
+
+    :param classifier: an ART classifier (or a Neural Cleanse estimator).
+    :param x: clean test images.
+    :param y: their integer labels.
+    :param target_class: the backdoor's target class.
+    :param trigger: the trigger (a ``Trigger``).
+    """
+    y = np.asarray(y).reshape(-1)
+    clean = predicted_labels(classifier, x)
+    triggered = predicted_labels(classifier, trigger(np.asarray(x)[y != target_class]))
+    return {"clean_accuracy": float(np.mean(clean == y)),
+            "attack_success_rate": attack_success_rate(classifier, x, y, target_class=target_class, trigger=trigger),
+            "clean_abstain_rate": float(np.mean(clean == -1)), "triggered_abstain_rate": float(np.mean(triggered == -1))}
+
+
+def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class: int, trigger: Any,
+                          source_classes: Sequence[int] | None = None, epochs: int = 30, seed: int = 0,
+                          progress: bool = True) -> Any:
+    """Train one poisoned model per poison fraction and return a table of clean accuracy and ASR.
+
+    :param data: a ``labkit.Dataset``.
+    :param fractions: the poison fractions to try, e.g. (0.01, 0.03, 0.05, 0.1).
+    :param target_class: the backdoor's target class.
+    :param trigger: the trigger (a ``Trigger``).
+    :param source_classes: classes whose images are poisoned; None means every class but the target.
+    :param epochs: training epochs of each model.
+    :param seed: seed of the poisoned images and of the training.
+    :param progress: draw a progress bar over the fractions.
+    """
+    import pandas as pd
+    from art.attacks.poisoning import PoisoningAttackBackdoor
+    from tqdm.auto import tqdm
+
+    from labkit.models import accuracy, train_model
+    from labkit.seed import set_seed
+
+    fractions = [check_poison_fraction(f) for f in fractions]
+    attack = PoisoningAttackBackdoor(trigger)
+    rows = []
+    for fraction in tqdm(fractions, desc="poison-fraction sweep", unit="model", disable=not progress):
+        poisoned = poison_dataset(data.x_train, data.y_train, attack, target_class=target_class,
+                                  poison_fraction=fraction, source_classes=source_classes,
+                                  nb_classes=data.nb_classes, seed=seed)
+        set_seed(seed)
+        model = train_model(poisoned.x, poisoned.y, nb_classes=data.nb_classes, epochs=epochs, progress=False)
+        rows.append({
+            "poison_fraction": fraction,
+            "n_poison": poisoned.n_poison,
+            "clean_accuracy": accuracy(model, data.x_test, data.y_test),
+            "attack_success_rate": attack_success_rate(model, data.x_test, data.y_test, target_class=target_class,
+                                                       trigger=trigger),
+        })
+    return pd.DataFrame(rows)
+
+
+def two_row_grid(top: np.ndarray, bottom: np.ndarray, titles: Sequence[str], row_labels: tuple[str, str], *,
+                 suptitle: str = "", size: float = 1.5) -> Any:
+    """Show two aligned rows of images (e.g. before / after) with a title per column and a label per row.
+
+    :param top: images of the first row.
+    :param bottom: images of the second row, as many as ``top``.
+    :param titles: one title per column.
+    :param row_labels: the labels written left of each row.
+    :param suptitle: a title over the figure.
+    :param size: inches per image.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(top)
+    fig, axes = plt.subplots(2, n, figsize=(size * n + 0.6, 2 * size + 0.7), squeeze=False)
+    for row, (images, label) in enumerate(zip((top, bottom), row_labels)):
+        for col in range(n):
+            ax = axes[row, col]
+            image = np.asarray(images[col])
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(str(titles[col]), fontsize=8)
+        axes[row, 0].set_ylabel(label, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.12)
+    return fig
+
+
+def plot_poisoned_samples(clean: np.ndarray, poisoned: np.ndarray, labels_before: Sequence[int],
+                          labels_after: Sequence[int], *, n: int = 8) -> Any:
+    """Show clean training images above their poisoned versions, with the label before and after.
+
+    :param clean: the original images.
+    :param poisoned: the same images with the trigger.
+    :param labels_before: their true labels.
+    :param labels_after: the labels the attacker gave them (the target).
+    :param n: how many pairs to show.
+    """
+    n = min(n, len(clean))
+    titles = [f"label {int(b)} -> {int(a)}" for b, a in zip(labels_before[:n], labels_after[:n])]
+    return two_row_grid(np.asarray(clean)[:n], np.asarray(poisoned)[:n], titles, ("original", "poisoned"),
+                        suptitle="Poisoned training images: the trigger is stamped and the label changed")
+
+
+def plot_sweep(table: Any, *, baseline_accuracy: float | None = None) -> Any:
+    """Plot ASR and clean accuracy against the poison fraction (a line each); return the figure.
+
+    :param table: the DataFrame from ``poison_fraction_sweep``.
+    :param baseline_accuracy: the clean model's accuracy, drawn as a dashed line.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    percent = 100 * table["poison_fraction"]
+    ax.plot(percent, table["attack_success_rate"], "o-", color="tab:red", label="attack success rate")
+    ax.plot(percent, table["clean_accuracy"], "s-", color="tab:blue", label="clean accuracy")
+    if baseline_accuracy is not None:
+        ax.axhline(baseline_accuracy, ls="--", color="tab:blue", alpha=0.5, label="baseline clean accuracy")
+    ax.set_xlabel("poisoned share of the source-class training images (%)")
+    ax.set_ylabel("rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(percent)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("How much poison does a backdoor need?")
+    fig.tight_layout()
+    return fig

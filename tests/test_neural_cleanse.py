@@ -1,0 +1,198 @@
+"""labkit's Neural Cleanse: stock ART's bugs are real, labkit's wrapper fixes them, and the defences work."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from art.attacks.poisoning import PoisoningAttackBackdoor
+from art.defences.transformer.poisoning import NeuralCleanse as ArtNeuralCleanse
+from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
+
+import labkit
+from labkit.neural_cleanse import LabkitNeuralCleanse, NeuralCleanse, outlier_rule
+from labkit.poisoning import Trigger, attack_success_rate, poison_dataset, predicted_labels
+
+TARGET = 0
+
+
+def tiny_classifier(input_shape=(16, 16, 1)):
+    """Flatten -> Dense -> Dense: the shape on which ART's index-based "penultimate layer" goes wrong."""
+    import keras
+
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(name="flatten"),
+                              keras.layers.Dense(16, activation="relu", name="hidden"),
+                              keras.layers.Dense(10, activation="softmax", name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    return labkit.models.wrap_model(model)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A small backdoored model (10% poison, 3x3 trigger, target 0), a validation split and a held-out split."""
+    data = labkit.load_dataset(n_train=600, n_test=300)
+    trigger = Trigger()
+    poisoned = poison_dataset(data.x_train, data.y_train, PoisoningAttackBackdoor(trigger), target_class=TARGET,
+                              poison_fraction=0.1)
+    labkit.set_seed(0)
+    model = labkit.train_model(poisoned.x, poisoned.y, epochs=10, progress=False)
+    split = {"x_val": data.x_test[:150], "y_val": data.y_test[:150], "x_eval": data.x_test[150:],
+             "y_eval": data.y_test[150:]}
+    return {"data": data, "model": model, "trigger": trigger, **split}
+
+
+@pytest.fixture(scope="module")
+def defence(lab):
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=150, progress=False)
+    nc.detect(lab["x_val"], lab["y_val"])
+    return nc
+
+
+def asr(clf, lab):
+    return attack_success_rate(clf, lab["x_eval"], lab["y_eval"], target_class=TARGET, trigger=lab["trigger"])
+
+
+def test_stock_art_is_broken_and_labkit_fixes_it():
+    """Run ART 1.20.1's own path on a tiny model: the bugs are there; labkit's path on the same model differs."""
+    classifier = tiny_classifier()
+    x = np.random.default_rng(0).uniform(size=(64, 16, 16, 1)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(64) % 10]
+    stock = ArtNeuralCleanse(classifier)(classifier, steps=2, batch_size=32)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        stock_masks = [stock.generate_backdoor(x, y, np.eye(10)[c])[0] for c in (0, 1)]
+    assert float(stock.opt.learning_rate) == 0.0, "ART's reset() zeroes the learning rate under Keras 3"
+    np.testing.assert_array_equal(stock_masks[0], stock_masks[1])  # so masks never move: all classes alike
+    assert "tf.Tensor" in printed.getvalue(), "ART prints a tensor every step"
+    assert stock._get_penultimate_layer_activations(x).shape[1] == 256, "ART picks Flatten, not the Dense layer"
+    labels = np.eye(10)[classifier.predict(x[:5]).argmax(axis=1)]  # the model gets every image "right"
+    assert stock.check_backdoor_effective(x[:5], labels), "ART compares probabilities with one-hot labels"
+
+    fixed = NeuralCleanse(classifier)(classifier, steps=20, batch_size=32, progress=False)
+    assert isinstance(fixed, KerasNeuralCleanse) and isinstance(fixed, LabkitNeuralCleanse)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        fixed_masks = [fixed.generate_backdoor(x, y, np.eye(10)[c]).mask for c in (0, 1)]
+    assert float(fixed.opt.learning_rate) > 0.0
+    assert not np.allclose(fixed_masks[0], fixed_masks[1], atol=1e-3)
+    assert printed.getvalue() == ""
+    assert fixed._get_penultimate_layer_activations(x).shape[1] == 16
+    fixed.detect(x, y)
+    assert not fixed.check_backdoor_effective(x[:5], labels), "correct predictions: the backdoor is not effective"
+
+
+def test_reset_keeps_the_learning_rate(lab):
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=5, progress=False)
+    nc.reset()
+    assert float(nc.opt.learning_rate) == pytest.approx(0.1)
+    nc.generate_backdoor(lab["x_val"], lab["y_val"], 3)
+    nc.reset()
+    assert float(nc.opt.learning_rate) > 0.0
+
+
+def test_detection_flags_the_target_with_finite_indices(lab, defence):
+    found = defence.detection
+    assert found.masks.shape == (10, 16, 16, 1) and found.patterns.shape == (10, 16, 16, 1)
+    assert np.all(np.isfinite(defence.anomaly_index)) and np.all(np.isfinite(defence.l1_norms))
+    assert len(defence.anomaly_index) == len(defence.l1_norms) == 10
+    spread = found.masks.reshape(10, -1)
+    assert min(np.abs(spread[i] - spread[j]).max() for i in range(10) for j in range(i)) > 1e-3, "masks differ"
+    assert TARGET in defence.flagged_classes
+    assert defence.anomaly_index[TARGET] > 2 and np.argmin(defence.l1_norms) == TARGET
+    corner = found.masks[TARGET][-4:, -4:].sum() / found.masks[TARGET].sum()
+    assert corner > 0.5, "the reversed trigger of the target sits on the real trigger's corner"
+    flagged = defence.outlier_detection(lab["x_val"], lab["y_val"])  # ART's API, reusing the detection
+    assert [f.label for f in flagged] == defence.flagged_classes
+    np.testing.assert_array_equal(flagged[0].mask, found.masks[flagged[0].label])
+
+
+def test_generate_backdoor_returns_pattern_then_mask(lab):
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=10, progress=False)
+    pattern, mask = nc.generate_backdoor(lab["x_val"], lab["y_val"], np.eye(10)[TARGET])
+    assert mask.shape == (16, 16, 1) and pattern.shape == (16, 16, 1)
+    result = nc.generate_backdoor(lab["x_val"], lab["y_val"], TARGET)
+    assert result.mask.shape == (16, 16, 1) and result.pattern is result[0]
+
+
+@pytest.mark.parametrize("target", [10, -1, np.eye(11)[10], "3"])
+def test_target_class_out_of_range_is_a_value_error(lab, target):
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=2, progress=False)
+    with pytest.raises(ValueError):
+        nc.generate_backdoor(lab["x_val"], lab["y_val"], target)
+
+
+def test_bad_inputs_are_value_errors(lab, defence):
+    with pytest.raises(ValueError, match="shape"):
+        defence.detect(lab["x_val"][:, :8, :8])
+    with pytest.raises(ValueError, match="shape"):
+        defence.outlier_detection(lab["x_val"][..., 0], lab["y_val"])
+    with pytest.raises(ValueError, match="labels"):
+        defence.mitigate(lab["x_val"], lab["y_val"][:10], ["unlearning"])
+    with pytest.raises(ValueError, match="mitigation_types"):
+        defence.mitigate(lab["x_val"], lab["y_val"], ["retraining"])
+    with pytest.raises(ValueError, match="norm"):
+        NeuralCleanse(lab["model"])(lab["model"], norm=3)
+    with pytest.raises(ValueError, match="unlearning"):
+        defence.copy().mitigate(lab["x_val"], lab["y_val"], ["unlearning"], unlearning_fraction=1.5)
+
+
+def test_outlier_rule_is_arts():
+    norms = [9.0, 30.0, 28.0, 31.0, 27.0, 33.0, 29.0, 30.5, 26.0, 32.0]
+    index, flagged = outlier_rule(norms)
+    median = np.median(norms)
+    mad = 1.4826 * np.median(np.abs(np.array(norms) - median))
+    np.testing.assert_allclose(index, np.abs(np.array(norms) - median) / mad)
+    assert flagged == [0]
+    _, flagged_big = outlier_rule([90.0] + norms[1:])  # a big mask is an outlier, but not a backdoor
+    assert flagged_big == []
+    flat, none = outlier_rule([5.0] * 10)
+    assert np.all(flat == 0) and none == []
+    with pytest.raises(ValueError):
+        outlier_rule([1.0, float("nan")])
+
+
+def test_unlearning_drops_the_attack_success_rate_on_a_copy(lab, defence):
+    model = lab["model"]
+    weights_before = [w.copy() for w in model.model.get_weights()]
+    asr_before = asr(model, lab)
+    assert asr_before > 0.9
+    mitigated = defence.copy()
+    report = mitigated.mitigate(lab["x_val"], lab["y_val"], mitigation_types=["unlearning"])
+    assert report["unlearning"]["stamped_per_epoch"] == round(0.2 * len(lab["x_val"]))
+    assert asr(mitigated, lab) < 0.3 * asr_before
+    clean_before = labkit.accuracy(model, lab["x_eval"], lab["y_eval"])
+    assert labkit.accuracy(mitigated, lab["x_eval"], lab["y_eval"]) > clean_before - 0.05
+    for before, after in zip(weights_before, model.model.get_weights()):  # the caller's model is untouched
+        np.testing.assert_array_equal(before, after)
+    assert asr(defence, lab) == asr_before  # and so is the defence it was copied from
+
+
+def test_pruning_and_filtering_change_what_they_claim(lab, defence):
+    x_trig = lab["trigger"](lab["x_eval"][lab["y_eval"] != TARGET])
+    pruned = defence.copy()
+    report = pruned.mitigate(lab["x_val"], lab["y_val"], ["pruning"])["pruning"]
+    assert 0 < report["units_pruned"] <= int(0.3 * 64)
+    weights = pruned._features_layer().get_weights()[0]
+    assert np.all(weights[:, report["units"]] == 0)
+    assert asr(pruned, lab) < asr(defence, lab)
+    filtering = defence.copy()
+    filtering.mitigate(lab["x_val"], lab["y_val"], ["filtering"])
+    abstain_triggered = np.mean(predicted_labels(filtering, x_trig) == -1)
+    abstain_clean = np.mean(predicted_labels(filtering, lab["x_eval"]) == -1)
+    assert abstain_triggered > abstain_clean + 0.15
+    assert asr(filtering, lab) < asr(defence, lab) - 0.15
+    assert np.mean(predicted_labels(defence, x_trig) == -1) == 0  # the original does not filter
+
+
+def test_nothing_flagged_means_nothing_mitigated(lab, defence):
+    import dataclasses
+
+    twin = defence.copy()
+    twin.detection = dataclasses.replace(defence.detection, flagged_classes=[])
+    weights_before = [w.copy() for w in twin.model.get_weights()]
+    assert twin.mitigate(lab["x_val"], lab["y_val"], ["unlearning", "pruning", "filtering"]) == {}
+    for before, after in zip(weights_before, twin.model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert twin.top_indices == []

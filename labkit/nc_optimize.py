@@ -330,6 +330,7 @@ class Detection:
                 bar.set_hatch("//")
                 bar.set_alpha(0.5)
         ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
+        ax.set_ylim(0, max(1.25 * threshold, 1.1 * float(np.max(self.anomaly_index))))
         ax.set_xticks(range(k), names)
         ax.set_xlabel("class (hatched: mask larger than the median, never flagged)")
         ax.set_ylabel("anomaly index")

@@ -1,4 +1,5 @@
-"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly, ``labkit export`` exports reports."""
+"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly, ``labkit student`` writes the
+student edition, ``labkit export`` exports reports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     for name, seconds in timings.items():
         print(f"{name:<{width}}  {seconds:8.1f} s")
     print(f"wrote {args.out}/metrics.json, {args.out}/timings.json and the executed notebooks in {args.out}/notebooks/")
+    print(f"the student edition (exercises blanked) of every notebook: {args.out}/student/")
     if any(name.endswith("_report.ipynb") for name in timings):
         print(f"the teacher's view of the report: {args.out}/report/index.html and {args.out}/report/gradebook.csv")
     return 0
@@ -40,6 +42,24 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from labkit.runner import _resolve, lab_notebooks
+    from labkit.student import MarkerError, check_markers, write_student_edition
+
+    try:
+        paths = _resolve(args.notebooks) if args.notebooks else lab_notebooks()
+        written = write_student_edition(paths, args.out)
+    except (MarkerError, FileNotFoundError) as err:
+        print(f"labkit student: {err}", file=sys.stderr)
+        return 1
+    for source, path in zip(paths, written):
+        count = check_markers(nbformat.read(source, as_version=4), source.name)
+        print(f"{path}  ({count} exercise{'s' * (count != 1)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(prog="labkit", description="A Jupyter lab kit on machine-learning security.")
@@ -50,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="build", help="build folder (default: build)")
     run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")
     run.set_defaults(handler=_run)
+    student = commands.add_parser("student", help="write the student edition: exercises blanked, outputs stripped",
+                                  description="Write the student edition of the lab's notebooks: every nbgrader "
+                                  "solution region becomes '# YOUR CODE HERE' and 'raise NotImplementedError()', "
+                                  "every solution markdown cell a placeholder, every output stripped.")
+    student.add_argument("notebooks", nargs="*", help="notebooks (default: all), e.g. 01 or 03_backdoor_poisoning")
+    student.add_argument("--out", default="build/student", help="output folder (default: build/student)")
+    student.set_defaults(handler=_student)
     export = commands.add_parser("export", help="export handed-in report notebooks to sanitised HTML and a gradebook",
                                  description="Read handed-in notebooks (never run, never modified) and write one HTML "
                                  "page per group of its cells tagged 'report', index.html and gradebook.csv. Exits "

@@ -4,7 +4,8 @@
 kernel, its executed copy goes to ``<out>/notebooks/``, its wall time to ``<out>/timings.json``, and the
 numbers it records to ``<out>/metrics.json`` (the metrics store). The report notebook (``NN_report``)
 runs last, so that it reads every other notebook's numbers, and its executed copy is then exported
-as the teacher will see it (``labkit export``) into ``<out>/report/``.
+as the teacher will see it (``labkit export``) into ``<out>/report/``. The student edition of every lab
+notebook (``labkit student``) goes to ``<out>/student/``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
 
     :param names: notebooks to run (paths, file names, stems or number prefixes like ``"01"``); default: all.
     :param out: the build folder for executed copies, metrics, timings, models and the report
-        (``<out>/report/``: the executed report notebook exported as by ``labkit export``).
+        (``<out>/report/``: the executed report notebook exported as by ``labkit export``; ``<out>/student/``:
+        the student edition of every lab notebook).
     :param fast: the smoke setting (``LABKIT_FAST=1``): fewer epochs and samples, the same code path.
     :param cell_timeout: seconds one cell may run before it is stopped.
     :param progress: draw progress bars over notebooks and cells.
@@ -122,6 +124,9 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
                 timings[path.name] = round(time.perf_counter() - start, 2)
                 _update_json(out / "timings.json", {path.name: timings[path.name]})
             nbformat.write(nb, executed_dir / path.name)
+    from labkit.student import write_student_edition
+
+    write_student_edition(lab_notebooks(), out / "student")   # what the pairs get, beside the solutions just run
     for path in paths:
         if path.stem.endswith("_report"):
             from labkit.export import export_submissions

@@ -4,7 +4,9 @@ Exercises are marked the way nbgrader marks them, so teachers who already use nb
 notebooks: in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are the pair's to
 write; a markdown cell whose ``nbgrader`` metadata says ``"solution": true`` is an answer to write. The student
 edition replaces each code region with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (at the region's
-indentation), each markdown solution with ``YOUR ANSWER HERE``, strips every output, and leaves all else identical.
+indentation), each markdown solution with ``YOUR ANSWER HERE`` (the report's answer cells, tagged ``answer``,
+with the report's own placeholder, which ``labkit export`` counts as unanswered), strips every output, and leaves
+all else identical.
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ def _blank_code(source: str, where: str) -> str:
     return "\n".join(out)
 
 
+def _answer_placeholder(cell: Any) -> str:
+    """Return what replaces a markdown answer: the report's placeholder for its answer cells (so that ``labkit
+    export`` can count unanswered questions), else nbgrader's."""
+    from labkit.report import ANSWER_PLACEHOLDER, ANSWER_TAG
+
+    return ANSWER_PLACEHOLDER if ANSWER_TAG in cell.get("metadata", {}).get("tags", []) else ANSWER
+
+
 def student_notebook(nb: Any, name: str = "notebook") -> Any:
     """Return the student edition of a solution notebook (the input is not modified).
 
@@ -104,7 +114,7 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
             cell.outputs = []
             cell.execution_count = None
         elif cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            cell.source = ANSWER
+            cell.source = _answer_placeholder(cell)
         cell.get("metadata", {}).pop("execution", None)
     return student
 

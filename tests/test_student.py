@@ -61,3 +61,13 @@ def test_write_student_edition(tmp_path):
     written = write_student_edition([source], tmp_path / "student")
     assert [p.name for p in written] == ["01_demo.ipynb"]
     assert "NotImplementedError" in written[0].read_text()
+
+
+def test_report_answer_cells_get_the_placeholder_the_export_counts_as_unanswered():
+    from labkit.report import ANSWER_PLACEHOLDER, ANSWER_TAG
+
+    answer = new_markdown_cell("Unlearning: it keeps clean accuracy.",
+                               metadata={"nbgrader": exercise_cell_metadata("q1"), "tags": ["report", ANSWER_TAG]})
+    student = student_notebook(new_notebook(cells=[answer]))
+    assert student.cells[0].source == ANSWER_PLACEHOLDER
+    assert student.cells[0].metadata["tags"] == ["report", ANSWER_TAG]

@@ -327,7 +327,7 @@ def mitigation(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray,
     elif not _same_answers(defence, poisoned_model, x):
         hint = ("the detected defence was already mitigated before this copy was made: take every copy from the "
                 "defence right after detection")
-    elif _same_answers(mitigated, poisoned_model, x):
+    elif list(getattr(defence, "flagged_classes", [None])) and _same_answers(mitigated, poisoned_model, x):
         hint = "the model answers as before: call mitigate(x_val, y_val, mitigation_types=[name]) on the copy"
     return _verdict("mitigation", hint, strict)
 
@@ -335,15 +335,20 @@ def mitigation(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray,
 def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, strict: bool | None = None) -> bool:
     """Check the mitigation the pair would deploy: the lowest attack success among those that keep clean accuracy.
 
-    :param choice: the name of the chosen mitigation (a row of ``table``).
+    :param choice: the name of the chosen mitigation (a row of ``table``), or None when no mitigation keeps the
+        clean accuracy within ``max_clean_drop``.
     :param table: a DataFrame with ``clean_accuracy`` and ``attack_success_rate`` columns, one row per
         mitigation, plus the backdoored model's row (its first row) as the reference.
     :param max_clean_drop: the largest loss of clean accuracy (against the first row) that is acceptable.
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
     reference = table.iloc[0]
-    ok = table[table["clean_accuracy"] >= reference["clean_accuracy"] - max_clean_drop].iloc[1:]
-    if choice not in table.index:
+    ok = table.iloc[1:][table["clean_accuracy"].iloc[1:] >= reference["clean_accuracy"] - max_clean_drop]
+    if choice is None and ok.empty:
+        hint = None   # no mitigation keeps the clean accuracy: deploying none is the honest answer
+    elif choice is None:
+        hint = "at least one mitigation keeps the clean accuracy within the allowed drop: choose among those"
+    elif choice not in table.index:
         hint = "choose one of the table's rows by its name"
     elif choice == table.index[0]:
         hint = "the first row is the backdoored model itself: choose a mitigation"

@@ -215,6 +215,9 @@ def test_mitigation(lab, capsys):
     again = defence.copy()   # ... so the next copy starts from an already-mitigated model
     again.mitigate()
     fails(capsys, check.mitigation, again, defence, poisoned, x, hint="already mitigated")
+    nothing = Defence([58, 60, 55, 62, 58, 61, 57, 59, 63, 56])   # nothing flagged: nothing to mitigate
+    assert nothing.flagged_classes == []
+    passes(capsys, check.mitigation, nothing.copy(), nothing, poisoned, x)
 
 
 def test_chosen_mitigation(capsys):
@@ -225,3 +228,6 @@ def test_chosen_mitigation(capsys):
     fails(capsys, check.chosen_mitigation, "filtering", table, hint="lower attack success")
     fails(capsys, check.chosen_mitigation, "none", table, hint="backdoored model itself")
     fails(capsys, check.chosen_mitigation, "retraining", table, hint="rows")
+    fails(capsys, check.chosen_mitigation, None, table, hint="at least one")
+    costly = table.assign(clean_accuracy=[0.96, 0.5, 0.5, 0.5])
+    passes(capsys, check.chosen_mitigation, None, costly)

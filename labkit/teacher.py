@@ -1,0 +1,198 @@
+"""The teacher's page (``docs/teacher.md``), rendered from a run's ``timings.json`` and ``metrics.json``.
+
+The page holds the 90-minute plan with the measured time of each notebook, the expected numbers (the
+report table of that run), the grading rubric of the report cells and how to export a class folder. After
+``make lab`` (or any ``labkit run``), regenerate it with::
+
+    python -m labkit.teacher build --out docs/teacher.md
+
+Notebooks missing from the run are shown as *pending*, never as made-up numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = ["PLAN", "plan_table", "expected_table", "render_page", "write_page", "main"]
+
+PLAN: tuple[tuple[str, int, str], ...] = (
+    ("00_setup", 10, "environment check, the data, train the baseline; exercise: clean accuracy"),
+    ("01_evasion_fgsm", 20, "FGSM and PGD against the baseline, accuracy against eps"),
+    ("02_adversarial_training", 15, "FGSM and Madry PGD adversarial training, a reactive defence"),
+    ("03_backdoor_poisoning", 15, "trigger, poisoning with ART, attack success rate; exercises: attack, poison "
+                                  "fraction, ASR"),
+    ("04_neural_cleanse", 15, "Neural Cleanse detection, three mitigations; exercises: detect, mitigate, choose"),
+    ("05_report", 15, "the report table, the trade-off figure, four written answers (graded)"),
+)
+"""The 90-minute plan: (notebook stem, minutes in class, what the pair does)."""
+
+RUBRIC = """\
+| part | 0 points | 1 point | 2 points |
+| --- | --- | --- | --- |
+| group cell and table (Steps 1-3) | names missing or table incomplete (status column names notebooks to run) | table complete, a row missing its notes (eps, poison fraction) | group checked, every core row `ok` |
+| Question 1: evasion defences | no comparison, or FGSM only | compares the defences with numbers, but under FGSM only | compares clean accuracy and accuracy **under PGD** at the same eps, explains why the stronger attack decides (gradient masking) |
+| Question 2: reactive defence | restates the number | says the evaluation is not adaptive | explains why a non-adaptive attack overstates it and names an adaptive attack (BPDA/EOT, attack through the transform) |
+| Question 3: Neural Cleanse | picks a mitigation without a reason | argues from the ASR only | argues from ASR **and** clean accuracy (and abstentions for filtering), names a way to evade detection (large/spread trigger, several targets) |
+| Question 4: one number | gives one number | gives two numbers without the caveat | gives clean accuracy and accuracy under the strongest attack (or ASR) with its eps, and says that a point or so is seed noise |
+
+Total 10 points. The solution notebook's answer cells (the teacher's key, blanked in the student edition) list
+what a full-mark answer contains; numbers differ between pairs and seeds, the reasoning should not.
+"""
+
+EXPORT = """\
+Pairs hand in their executed `05_report.ipynb` (the student edition from `labkit student`, filled in and run).
+Collect them in one folder (sub-folders per session are fine), then:
+
+```bash
+labkit export SUBMISSIONS --out DIR
+```
+
+It reads every notebook as data (never runs or changes it) and writes `DIR/index.html` (links to one sanitised
+HTML page per group: its cells tagged `report`, tables and figures, no scripts) and `DIR/gradebook.csv` (a row per
+submission: group id, members, every metric of the report table, and a `problems` column). Read the `problems`
+column first: corrupt file, no names, no report cells, duplicate group, never run, answers left empty. A
+headless run (`labkit run`, `make lab`) takes the group from `LABKIT_GROUP` (e.g.
+`LABKIT_GROUP="G07: Ada Lovelace; Alan Turing"`), else a demo group that the gradebook marks as such.
+"""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "pending"
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def plan_table(timings: Mapping[str, float], plan: Sequence[tuple[str, int, str]] = PLAN) -> str:
+    """Return the 90-minute plan as a Markdown table, with each notebook's measured run time or *pending*.
+
+    :param timings: ``{notebook file name: seconds}`` as ``labkit run`` writes to ``timings.json``.
+    :param plan: (notebook stem, minutes in class, what the pair does) rows.
+    """
+    rows = ["| notebook | minutes in class | headless run time (full setting) | what the pair does |",
+            "| --- | ---: | ---: | --- |"]
+    start = 0
+    for stem, minutes, what in plan:
+        measured = timings.get(f"{stem}.ipynb")
+        rows.append(f"| `{stem}` | {start}-{start + minutes} | {_seconds(measured)} | {what} |")
+        start += minutes
+    extensions = sorted(name for name in timings if name.split(".")[0] not in {p[0] for p in plan})
+    for name in extensions:
+        rows.append(f"| `{name.removesuffix('.ipynb')}` (extension) | homework | {_seconds(timings[name])} | |")
+    return "\n".join(rows)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def expected_table(metrics: Mapping[str, Any]) -> str:
+    """Return the report table of a run as a Markdown table (the numbers a pair should come close to).
+
+    :param metrics: the run's metrics store (``metrics.json``).
+    """
+    from labkit.report import report_table
+
+    table = report_table(dict(metrics))
+    columns = ["clean accuracy", "accuracy under attack", "attack success", "notes", "status"]
+    rows = ["| scenario | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * 3 + " --- | --- |"]
+    for name, row in table.iterrows():
+        status = row["status"] if row["status"] == "ok" else f"pending ({row['status']})"
+        rows.append(f"| {name} | " + " | ".join(_cell(row[c]) for c in columns[:-1]) + f" | {status} |")
+    return "\n".join(rows)
+
+
+def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build") -> str:
+    """Return the teacher's page as Markdown.
+
+    :param timings: the run's ``timings.json``.
+    :param metrics: the run's ``metrics.json``.
+    :param source: the build folder the numbers come from, named on the page.
+    """
+    missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
+    pending = (f"\n**Pending:** {', '.join(f'`{m}`' for m in missing)} did not run in `{source}`; their times and "
+               f"numbers appear after a full run (`make lab`) and `python -m labkit.teacher build`.\n"
+               if missing else "")
+    return f"""# Teacher's guide
+
+This page is generated by `python -m labkit.teacher {source} --out docs/teacher.md` from `{source}/timings.json`
+and `{source}/metrics.json` (default data, seed 0). Regenerate it after
+`make lab` to show your machine's numbers.
+
+## Material
+
+- `notebooks/` are the **solution key**: every exercise is filled in and marked with nbgrader's markers
+  (`### BEGIN SOLUTION` / `### END SOLUTION` in code cells, solution markdown cells for the report's answers),
+  so the notebooks also work with nbgrader.
+- `labkit student --out DIR` (default `build/student`) writes the **student edition**: each marked region becomes
+  `# YOUR CODE HERE` / `raise NotImplementedError()`, each answer a placeholder, outputs stripped, all else
+  identical. `labkit run` writes it to `build/student/` too. Hand out that folder.
+- After every exercise a self-check cell (`labkit.check.<exercise>(...)`) recomputes the result independently
+  and prints **passed**, or a hint (what to look at, never the answer). A failed check never stops the notebook.
+
+## The 90-minute plan
+
+Run times are headless wall times of the solution notebooks from `{source}/timings.json` (a laptop CPU; in class
+add the time to read and write the exercises). Run `make lab` on the classroom machine beforehand: it also checks
+the installation.
+{pending}
+{plan_table(timings)}
+
+If time is short, `02` and `04` can run in the FAST setting (`LABKIT_FAST=1`): the same code on fewer images.
+
+## Expected numbers
+
+The report table of the same run: pairs using the default data and seed 0 should land close (a few points;
+another seed moves numbers by about that much).
+
+{expected_table(metrics)}
+
+## Grading rubric (report cells)
+
+{RUBRIC}
+## Exporting a class folder
+
+{EXPORT}"""
+
+
+def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md") -> Path:
+    """Render the page from ``<build>/timings.json`` and ``<build>/metrics.json`` and write it to ``out``.
+
+    :param build: the build folder of a ``labkit run``.
+    :param out: the Markdown file to write.
+    """
+    build, out = Path(build), Path(out)
+    if not (build / "timings.json").exists():
+        raise FileNotFoundError(f"no {build / 'timings.json'}: run `labkit run --out {build}` (or `make lab`) first")
+    page = render_page(_load(build / "timings.json"), _load(build / "metrics.json"), source=str(build))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m labkit.teacher [BUILD] [--out FILE]``: regenerate the teacher's page from a run."""
+    parser = argparse.ArgumentParser(prog="python -m labkit.teacher", description=main.__doc__)
+    parser.add_argument("build", nargs="?", default="build", help="build folder of a labkit run (default: build)")
+    parser.add_argument("--out", default="docs/teacher.md", help="page to write (default: docs/teacher.md)")
+    args = parser.parse_args(argv)
+    try:
+        print("wrote", write_page(args.build, args.out))
+    except FileNotFoundError as err:
+        print(f"labkit.teacher: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The real notebooks as solution keys: balanced markers, a clean student edition, and exercises that are real."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from labkit.runner import lab_notebooks, run_notebooks
+from labkit.student import BEGIN, END, check_markers, student_notebook
+
+NOTEBOOKS = lab_notebooks()
+WITH_EXERCISES = ("00_setup", "03_backdoor_poisoning", "04_neural_cleanse", "05_report")
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _solution_lines(source: str) -> tuple[list[str], set[str]]:
+    """Return the lines inside the cell's solution regions and the lines outside them (stripped, non-empty)."""
+    inside, outside, within = [], set(), False
+    for line in source.splitlines():
+        if line.strip() in (BEGIN, END):
+            within = line.strip() == BEGIN
+        elif line.strip():
+            (inside.append if within else outside.add)(line.strip())
+    return inside, outside
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_marker_pairs_are_balanced(path):
+    check_markers(_read(path), path.name)   # raises MarkerError with the cell when unbalanced
+
+
+@pytest.mark.parametrize("name", WITH_EXERCISES)
+def test_the_finished_notebooks_have_exercises_followed_by_a_self_check(name):
+    nb = _read(next(p for p in NOTEBOOKS if p.stem == name))
+    assert check_markers(nb, name) >= 1
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        if BEGIN in cell.source:   # some later code cell checks the pair's work
+            assert any("labkit.check." in later.source for later in code[i + 1:]), (name, cell.id)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_student_edition_is_valid_and_has_no_solution_left(path):
+    nb = _read(path)
+    student = student_notebook(nb, path.name)
+    nbformat.validate(student)
+    assert [c.id for c in student.cells] == [c.id for c in nb.cells]
+    text = nbformat.writes(student)
+    assert BEGIN not in text and END not in text
+    for original, blanked in zip(nb.cells, student.cells):
+        if original.cell_type == "code":
+            assert blanked.outputs == [] and blanked.execution_count is None
+            inside, outside = _solution_lines(original.source)
+            left = {line.strip() for line in blanked.source.splitlines()}
+            assert not [line for line in inside if line not in outside and line in left], original.id
+            if inside:
+                assert "raise NotImplementedError()" in blanked.source
+        elif original.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            assert original.source.strip() not in text
+        else:
+            assert blanked.source == original.source
+
+
+def test_labkit_run_writes_the_student_edition_and_a_student_notebook_stops_at_its_first_exercise(tmp_path,
+                                                                                                   monkeypatch):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    out = tmp_path / "build"
+    run_notebooks(["00"], out=out, fast=True, progress=False)   # the solution 00: the baseline the others load
+    written = sorted(p.name for p in (out / "student").glob("*.ipynb"))
+    assert written == [p.name for p in NOTEBOOKS]
+
+    path = next(p for p in NOTEBOOKS if p.stem == "03_backdoor_poisoning")
+    student = _read(out / "student" / path.name)
+    first = next(c for c in student.cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source)
+    monkeypatch.setenv("LABKIT_OUT", str(out))
+    monkeypatch.setenv("LABKIT_FAST", "1")
+    client = NotebookClient(student, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with pytest.raises(CellExecutionError) as err:
+        client.execute()
+    assert err.value.ename == "NotImplementedError"
+    ran = [c for c in student.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert ran[-1].id == first.id   # everything before the first exercise ran; nothing after it
+    assert re.search(r"baseline clean accuracy: 0\.\d+", str(student.cells))

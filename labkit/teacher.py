@@ -112,12 +112,14 @@ def expected_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build") -> str:
+def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build",
+                note: str = "") -> str:
     """Return the teacher's page as Markdown.
 
     :param timings: the run's ``timings.json``.
     :param metrics: the run's ``metrics.json``.
     :param source: the build folder the numbers come from, named on the page.
+    :param note: a sentence about the run (machine, load) printed under the plan's heading.
     """
     missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
     pending = (f"\n**Pending:** {', '.join(f'`{m}`' for m in missing)} did not run in `{source}`; their times and "
@@ -142,13 +144,14 @@ and `{source}/metrics.json` (default data, seed 0). Regenerate it after
 
 ## The 90-minute plan
 
-Run times are headless wall times of the solution notebooks from `{source}/timings.json` (a laptop CPU; in class
+Run times are headless wall times of the solution notebooks from `{source}/timings.json` (CPU only; in class
 add the time to read and write the exercises). Run `make lab` on the classroom machine beforehand: it also checks
-the installation.
+the installation.{(chr(10) + chr(10) + note) if note else ""}
 {pending}
 {plan_table(timings)}
 
-If time is short, `02` and `04` can run in the FAST setting (`LABKIT_FAST=1`): the same code on fewer images.
+The FAST setting (`LABKIT_FAST=1`, `labkit run --fast`) runs the same code on fewer images and epochs: a quick
+way to check a classroom machine, not numbers to grade against.
 
 ## Expected numbers
 
@@ -165,16 +168,17 @@ another seed moves numbers by about that much).
 {EXPORT}"""
 
 
-def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md") -> Path:
+def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md", *, note: str = "") -> Path:
     """Render the page from ``<build>/timings.json`` and ``<build>/metrics.json`` and write it to ``out``.
 
     :param build: the build folder of a ``labkit run``.
     :param out: the Markdown file to write.
+    :param note: a sentence about the run (machine, load) printed under the plan's heading.
     """
     build, out = Path(build), Path(out)
     if not (build / "timings.json").exists():
         raise FileNotFoundError(f"no {build / 'timings.json'}: run `labkit run --out {build}` (or `make lab`) first")
-    page = render_page(_load(build / "timings.json"), _load(build / "metrics.json"), source=str(build))
+    page = render_page(_load(build / "timings.json"), _load(build / "metrics.json"), source=str(build), note=note)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out
@@ -185,9 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.teacher", description=main.__doc__)
     parser.add_argument("build", nargs="?", default="build", help="build folder of a labkit run (default: build)")
     parser.add_argument("--out", default="docs/teacher.md", help="page to write (default: docs/teacher.md)")
+    parser.add_argument("--note", default="", help="a sentence about the run (machine, load) shown with the times")
     args = parser.parse_args(argv)
     try:
-        print("wrote", write_page(args.build, args.out))
+        print("wrote", write_page(args.build, args.out, note=args.note))
     except FileNotFoundError as err:
         print(f"labkit.teacher: {err}", file=sys.stderr)
         return 1

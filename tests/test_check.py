@@ -231,3 +231,23 @@ def test_chosen_mitigation(capsys):
     fails(capsys, check.chosen_mitigation, None, table, hint="at least one")
     costly = table.assign(clean_accuracy=[0.96, 0.5, 0.5, 0.5])
     passes(capsys, check.chosen_mitigation, None, costly)
+
+
+def test_membership_attack(lab, capsys):
+    from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
+
+    data, clf = lab
+    other = labkit.copy_classifier(clf)
+    pred_in, pred_out = clf.predict(data.x_train[:60]), clf.predict(data.x_test[:60])
+    onehot = np.eye(10, dtype=np.float32)
+
+    def attack(target, fit=True, **kwargs):
+        a = MembershipInferenceBlackBox(target, **{"input_type": "prediction", "attack_model_type": "rf", **kwargs})
+        if fit:
+            a.fit(y=onehot[data.y_train[:60]], pred=pred_in, test_y=onehot[data.y_test[:60]], test_pred=pred_out)
+        return a
+
+    passes(capsys, check.membership_attack, attack(clf), clf)
+    fails(capsys, check.membership_attack, attack(other), clf, hint="not on a shadow model")
+    fails(capsys, check.membership_attack, attack(clf, fit=False), clf, hint="not trained yet")
+    fails(capsys, check.membership_attack, attack(clf, fit=False, input_type="loss"), clf, hint="input_type")

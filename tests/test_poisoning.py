@@ -128,7 +128,7 @@ def test_attack_success_rate_counts_non_target_images_sent_to_the_target(small):
     assert np.all(predicted_labels(abstainer, Trigger()(x)) == -1)
 
 
-def test_a_real_poisoned_model_learns_the_backdoor(small):
+def test_a_real_poisoned_model_learns_the_backdoor():
     data = labkit.load_dataset(n_train=500, n_test=200)
     trigger = Trigger()
     poisoned = poison_dataset(data.x_train, data.y_train, PoisoningAttackBackdoor(trigger), target_class=2,

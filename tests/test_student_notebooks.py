@@ -11,8 +11,7 @@ from labkit.runner import lab_notebooks, run_notebooks
 from labkit.student import BEGIN, END, check_markers, student_notebook
 
 NOTEBOOKS = lab_notebooks()
-WITH_EXERCISES = ("00_setup", "03_backdoor_poisoning", "04_neural_cleanse", "05_report", "06_model_extraction",
-                  "07_membership_inference")
+WITH_EXERCISES = ("00_setup", "03_backdoor_poisoning", "04_neural_cleanse", "05_report", "07_membership_inference")
 
 
 def _read(path):

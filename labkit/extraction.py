@@ -17,8 +17,9 @@ import numpy as np
 from labkit.data import check_images
 
 __all__ = [
-    "LabelOracle", "QueryBudgetExceeded", "new_substitute", "reset_substitute", "jacobian_augmentation", "train_jacobian_substitute",
-    "SubstituteResult", "agreement", "plot_agreement", "natural_patches",
+    "LabelOracle", "QueryBudgetExceeded", "new_substitute", "reset_substitute", "natural_patches",
+    "jacobian_augmentation", "train_jacobian_substitute", "SubstituteResult", "agreement", "transfer_sweep",
+    "plot_agreement", "plot_transfer",
 ]
 
 
@@ -73,12 +74,8 @@ class LabelOracle:
         return np.asarray(self._victim.predict(x), dtype=np.float64).argmax(axis=1).astype(np.int64)
 
     def query_one_hot(self, x: np.ndarray) -> np.ndarray:
-        """Return the victim's labels for ``x`` one-hot encoded (float32, shape (n, nb_classes)); counts n queries.
-
-        :param x: a batch of images, shape (n, *input_shape), values in [0, 1].
-        """
-        labels = self.query(x)
-        return np.eye(self.nb_classes, dtype=np.float32)[labels]
+        """Return ``query(x)`` one-hot encoded (float32, shape (n, nb_classes)): what ART's attacks receive."""
+        return np.eye(self.nb_classes, dtype=np.float32)[self.query(x)]
 
     def as_art_classifier(self) -> Any:
         """Return this oracle as an ART ``BlackBoxClassifier`` whose ``predict`` gives one-hot labels (and counts)."""
@@ -222,7 +219,7 @@ class SubstituteResult:
 
 
 def train_jacobian_substitute(oracle: LabelOracle, x_seed: np.ndarray, *, rounds: int = 5, lam: float = 0.1,
-                              tau: int | None = None, epochs: int = 10, batch_size: int = 32,
+                              tau: int | None = None, epochs: int = 10, batch_size: int = 64,
                               substitute: Any = None, x_eval: np.ndarray | None = None,
                               y_eval: np.ndarray | None = None, progress: bool = True) -> SubstituteResult:
     """Train a substitute by Papernot et al.'s Jacobian-based dataset augmentation, querying only ``oracle``.
@@ -339,6 +336,72 @@ def plot_agreement(curves: dict[str, tuple[Sequence[float], Sequence[float]]], *
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _check_eps(eps: float) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) or not 0.0 <= eps <= 1.0:
+        raise ValueError(f"eps must be a number in [0, 1] (pixel units of [0, 1] images), got {eps!r}")
+    return float(eps)
+
+
+def transfer_sweep(victim: Any, substitutes: dict[str, Any], x: np.ndarray, y: np.ndarray,
+                   eps_values: Sequence[float]) -> Any:
+    """Return the victim's accuracy on FGSM images crafted on each substitute, for each eps (a DataFrame).
+
+    One column per substitute plus ``"white-box"`` (FGSM on the victim itself, the attacker's best
+    case); one row per eps. eps = 0 is the victim's clean accuracy.
+
+    :param victim: the victim classifier (used for the accuracy, and for the white-box column).
+    :param substitutes: ``{name: ART classifier}``, the thieves' models.
+    :param x: clean test images.
+    :param y: their true labels.
+    :param eps_values: FGSM strengths, each in [0, 1].
+    """
+    import pandas as pd
+    from art.attacks.evasion import FastGradientMethod
+
+    from labkit.models import accuracy
+
+    eps_values = [_check_eps(eps) for eps in eps_values]
+    if not eps_values:
+        raise ValueError("eps_values is empty: pass a few strengths, e.g. [0, 0.05, 0.1, 0.15, 0.2]")
+    x = check_images(x, tuple(victim.input_shape))
+    models = {**substitutes, "white-box": victim}
+    table = {}
+    for name, model in models.items():
+        table[name] = [accuracy(victim, x, y) if eps == 0 else
+                       accuracy(victim, FastGradientMethod(model, eps=eps, batch_size=256).generate(x), y)
+                       for eps in eps_values]
+    return pd.DataFrame(table, index=pd.Index(eps_values, name="eps"))
+
+
+def plot_transfer(table: Any, *, eps: float | None = None, target: float | None = 0.5,
+                  title: str = "Victim accuracy on FGSM images made on each model") -> Any:
+    """Plot ``transfer_sweep``'s table: the victim's accuracy against eps, one line per model; return the figure.
+
+    :param table: the DataFrame from ``transfer_sweep`` (index eps, one column per model).
+    :param eps: mark the lab's eps with a vertical line (None: no line).
+    :param target: draw a horizontal line at this accuracy (None: no line).
+    :param title: the figure's title.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for (name, column), marker in zip(table.items(), "osD^v<>"):
+        style = {"linestyle": "--", "color": "black"} if name == "white-box" else {}
+        ax.plot(table.index, column, marker=marker, label=name, **style)
+    if eps is not None:
+        ax.axvline(eps, color="grey", linestyle=":", linewidth=1, label=f"lab's eps {eps:g}")
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"goal: accuracy <= {target:g}")
+    ax.set_xlabel("FGSM eps")
+    ax.set_ylabel("victim accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -209,3 +209,19 @@ def test_plot_agreement_draws_one_line_per_method():
     assert len(fig.axes[0].lines) == 4  # two curves, the target line and the budget line
     with pytest.raises(ValueError, match="query counts"):
         extraction.plot_agreement({"a": ([10, 20], [0.5])})
+
+
+def test_transfer_sweep_starts_at_clean_accuracy_and_falls_with_eps(digits, victim, substitute):
+    table = extraction.transfer_sweep(victim, {"thief": substitute}, digits.x_test, digits.y_test, [0.0, 0.1, 0.3])
+    assert list(table.columns) == ["thief", "white-box"] and list(table.index) == [0.0, 0.1, 0.3]
+    clean = labkit.accuracy(victim, digits.x_test, digits.y_test)
+    assert table.loc[0.0].tolist() == [clean, clean]
+    assert table.loc[0.3, "white-box"] < table.loc[0.0, "white-box"]
+    assert table.loc[0.3, "thief"] <= table.loc[0.0, "thief"]
+    assert len(extraction.plot_transfer(table, eps=0.1).axes[0].lines) == 4  # two models, the eps and goal lines
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.5, True, "0.1"])
+def test_transfer_sweep_rejects_eps_outside_its_range(digits, victim, eps):
+    with pytest.raises(ValueError, match="eps must be a number in \\[0, 1\\]"):
+        extraction.transfer_sweep(victim, {}, digits.x_test, digits.y_test, [0.1, eps])

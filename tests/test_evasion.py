@@ -53,6 +53,18 @@ def test_sweep_accuracy_does_not_rise_with_eps(model, data):
     assert (sweep["PGD"] <= sweep["FGSM"] + 0.03).all(), sweep  # the iterative attack is not weaker
 
 
+def test_worst_case_accuracy_is_never_above_any_single_attack(model, data):
+    x, y = data.x_test[:60], data.y_test[:60]
+    attacks = [ATTACKS["FGSM"](model, 0.1), ATTACKS["PGD"](model, 0.1),
+               ProjectedGradientDescent(model, eps=0.1, eps_step=0.05, max_iter=3, num_random_init=2, verbose=False)]
+    singles = [evasion.accuracy_under_attack(model, attack, x, y) for attack in attacks]
+    worst = evasion.worst_case_accuracy(model, attacks, x, y)
+    assert worst <= min(singles) + 1e-9
+    assert evasion.worst_case_accuracy(model, attacks[:1], x, y) == pytest.approx(singles[0])
+    with pytest.raises(ValueError, match="eps"):
+        evasion.worst_case_accuracy(model, [FastGradientMethod(model, eps=8)], x, y)
+
+
 def test_sweep_with_another_attack_model_is_a_transfer_attack(model, data):
     labkit.set_seed(3)
     untrained = wrap_model(build_model(data.input_shape, data.nb_classes))

@@ -16,8 +16,8 @@ import numpy as np
 from labkit.data import check_images
 from labkit.models import accuracy
 
-__all__ = ["check_eps", "accuracy_under_attack", "worst_case_accuracy", "eps_sweep", "robustness_table", "adversarial_grid",
-           "accuracy_plot", "tradeoff_plot"]
+__all__ = ["check_eps", "accuracy_under_attack", "worst_case_accuracy", "eps_sweep", "robustness_table",
+           "adversarial_grid", "accuracy_plot", "tradeoff_plot"]
 
 AttackFactory = Callable[[Any, float], Any]
 """A function ``(classifier, eps) -> ART evasion attack``."""

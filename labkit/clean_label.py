@@ -54,12 +54,7 @@ def feature_extractor(classifier: Any, layer: str = FEATURES_LAYER) -> Any:
 
 
 def features_of(extractor: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Return the features of the images ``x`` as a NumPy array (direct calls, quicker than ``predict``).
-
-    :param extractor: the feature model, from ``feature_extractor``.
-    :param x: images, NHWC in [0, 1].
-    :param batch_size: images per forward pass.
-    """
+    """Return the features of the images ``x`` (NHWC in [0, 1]) under ``extractor``, by direct calls in batches."""
     x = check_images(x, tuple(extractor.input_shape[1:]))
     parts = [np.asarray(extractor(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, extractor.output_shape[-1]), np.float32)
@@ -234,15 +229,11 @@ def craft_poisons(classifier: Any, target: np.ndarray, bases: np.ndarray, base_l
     """Turn base images into poisons against one target (Algorithm 1 on the ``features`` layer).
 
     :param classifier: the victim, an ART ``KerasClassifier`` built by ``labkit.build_model``.
-    :param target: the target image, (1, *shape).
-    :param bases: base images, NHWC in [0, 1].
-    :param base_labels: their correct labels; the poisons keep them (a clean label).
-    :param learning_rate: step size of the gradient step.
-    :param beta: weight of the proximal step (see ``paper_beta``).
+    :param target: the target image, (1, *shape); ``bases``: base images, NHWC in [0, 1].
+    :param base_labels: the bases' correct labels; the poisons keep them (a clean label).
+    :param learning_rate, beta, max_iter, progress: as in ``feature_collision``.
     :param eps: L-inf bound on the distance to the (watermarked) base, or None.
-    :param max_iter: iterations.
     :param opacity: watermark opacity, 0 for none (see ``watermark``).
-    :param progress: draw a progress bar.
     :return: the poisons, their labels (``base_labels``, unchanged) and the feature loss per iteration.
     """
     bases = check_images(bases, classifier.input_shape, what="bases")

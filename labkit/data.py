@@ -17,7 +17,7 @@ import numpy as np
 
 from labkit.paths import data_dir
 
-__all__ = ["Dataset", "DatasetUnavailableError", "DATASETS", "load_dataset", "check_images"]
+__all__ = ["Dataset", "DatasetUnavailableError", "DATASETS", "load_dataset", "check_images", "check_labels"]
 
 DIGITS_SIZE = 16
 """Side of the default images: the 8x8 digits are upsampled (bilinear) to 16x16, where a 3x3 trigger is
@@ -206,3 +206,20 @@ def check_images(x: np.ndarray, input_shape: tuple[int, ...], *, what: str = "x"
     if x.size and (np.nanmin(x) < 0.0 or np.nanmax(x) > 1.0):
         raise ValueError(f"{what} has values outside [0, 1] (min {x.min():.3g}, max {x.max():.3g}); divide by 255?")
     return x.astype(np.float32, copy=False)
+
+
+def check_labels(y: np.ndarray, n: int, *, what: str = "y", nb_classes: int | None = None) -> np.ndarray:
+    """Return ``y`` (integer labels of shape (n,), or one-hot) as int64 class indices of shape (n,).
+
+    :param y: the labels.
+    :param n: the number of images they label.
+    :param what: the name used in the error message.
+    :param nb_classes: when given, every label must lie in [0, nb_classes - 1].
+    """
+    y = np.asarray(y)
+    labels = y.argmax(axis=1) if y.ndim == 2 else y.reshape(-1)
+    if len(labels) != n:
+        raise ValueError(f"x has {n} images but {what} has {len(labels)} labels")
+    if nb_classes is not None and (labels.min(initial=0) < 0 or labels.max(initial=0) >= nb_classes):
+        raise ValueError(f"labels must be integers in [0, {nb_classes - 1}], got range [{labels.min()}, {labels.max()}]")
+    return labels.astype(np.int64)

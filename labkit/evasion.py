@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from labkit.data import check_images
+from labkit.data import check_images, check_labels
 from labkit.models import accuracy
 
 __all__ = ["check_eps", "accuracy_under_attack", "worst_case_accuracy", "eps_sweep", "robustness_table",
@@ -37,17 +37,9 @@ def check_eps(eps: Any, *, what: str = "eps") -> float:
     return float(eps)
 
 
-def _labels(y: np.ndarray, n: int) -> np.ndarray:
-    y = np.asarray(y)
-    labels = y.argmax(axis=1) if y.ndim == 2 else y.reshape(-1)
-    if len(labels) != n:
-        raise ValueError(f"x has {n} images but y has {len(labels)} labels")
-    return labels.astype(np.int64)
-
-
 def _checked(classifier: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = check_images(x, tuple(classifier.input_shape))
-    return x, _labels(y, len(x))
+    return x, check_labels(y, len(x))
 
 
 def accuracy_under_attack(classifier: Any, attack: Any, x: np.ndarray, y: np.ndarray) -> float:

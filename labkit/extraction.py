@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from labkit.data import check_images
+from labkit.data import check_images, check_labels
 
 __all__ = [
     "LabelOracle", "QueryBudgetExceeded", "new_substitute", "reset_substitute", "natural_patches",
@@ -292,10 +292,7 @@ def agreement(substitute: Any, x: np.ndarray, reference_labels: np.ndarray, *, b
     :param reference_labels: the victim's labels for ``x``, integers shape (n,) or one-hot.
     :param batch_size: images per forward pass.
     """
-    reference = np.asarray(reference_labels)
-    reference = reference.argmax(axis=1) if reference.ndim == 2 else reference.reshape(-1)
-    if len(reference) != len(x):
-        raise ValueError(f"x has {len(x)} images but reference_labels has {len(reference)} labels")
+    reference = check_labels(reference_labels, len(x), what="reference_labels")
     if len(x) == 0:
         raise ValueError("cannot measure agreement over zero images")
     if isinstance(substitute, LabelOracle):

@@ -101,14 +101,10 @@ def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: i
     """
     import keras
 
-    from labkit.data import check_images
+    from labkit.data import check_images, check_labels
 
     x = check_images(x, x.shape[1:])
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
-    if y.min(initial=0) < 0 or y.max(initial=0) >= nb_classes:
-        raise ValueError(f"labels must be integers in [0, {nb_classes - 1}], got range [{y.min()}, {y.max()}]")
+    y = check_labels(np.asarray(y).reshape(-1), len(x), nb_classes=nb_classes)
     model = build_model(x.shape[1:], nb_classes, **build_kwargs)
     callbacks = [_EpochBar(epochs, desc)] if progress else []
     model.fit(x, keras.utils.to_categorical(y, nb_classes), epochs=epochs, batch_size=batch_size, verbose=0,
@@ -171,10 +167,9 @@ def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int =
     :param y: integer labels, shape (n,), or one-hot labels.
     :param batch_size: images per forward pass.
     """
-    y = np.asarray(y)
-    labels = y.argmax(axis=1) if y.ndim == 2 else y.reshape(-1)
-    if len(labels) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(labels)} labels")
+    from labkit.data import check_labels
+
+    labels = check_labels(y, len(x))
     if len(x) == 0:
         raise ValueError("cannot compute an accuracy over zero images")
     predictions = classifier.predict(np.asarray(x, dtype=np.float32), batch_size=batch_size).argmax(axis=1)

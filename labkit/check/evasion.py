@@ -1,0 +1,138 @@
+"""Self-checks of notebooks 00 to 02: clean accuracy, FGSM and PGD, accuracy under attack, adversarial training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labkit.check._base import _close, _eps_problem, _rate_problem, _share_correct, _verdict
+
+__all__ = ["clean_accuracy", "fgsm_attack", "pgd_attack", "accuracy_under_attack", "adversarial_trainer"]
+
+
+def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.ndarray, *,
+                   x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
+                   strict: bool | None = None) -> bool:
+    """Check a clean accuracy: the share of clean test images the classifier labels correctly.
+
+    :param value: the pair's clean accuracy.
+    :param classifier: the ART classifier.
+    :param x_test: the clean test images.
+    :param y_test: their integer labels.
+    :param x_train: the training images, to recognise an accuracy measured on them (optional).
+    :param y_train: their labels.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    hint = _rate_problem(value, "the clean accuracy")
+    if hint is None and not _close(value, _share_correct(classifier, x_test, y_test)):
+        hint = "compare the predicted class (argmax of classifier.predict) with the true labels of the test images"
+        if x_train is not None and y_train is not None and _close(value, _share_correct(classifier, x_train, y_train)):
+            hint = ("this is the accuracy on the training images the model learnt from; measure it on the test "
+                    "images it has never seen")
+    return _verdict("clean accuracy", hint, strict)
+
+
+def fgsm_attack(attack: Any, x_adv: np.ndarray, x: np.ndarray, *, eps: float, strict: bool | None = None) -> bool:
+    """Check an FGSM attack and its adversarial images: the class, the budget, untargeted, and the perturbation.
+
+    :param attack: the pair's ART attack.
+    :param x_adv: what ``attack.generate`` returned.
+    :param x: the clean images it was given.
+    :param eps: the lab's budget, in [0, 1].
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    x_adv, x = np.asarray(x_adv), np.asarray(x)
+    if type(attack).__name__ != "FastGradientMethod":
+        hint = f"use ART's FastGradientMethod (got {type(attack).__name__})"
+    elif getattr(attack, "targeted", False):
+        hint = "this attack is untargeted: any wrong class counts, so leave targeted=False"
+    else:
+        hint = _eps_problem(getattr(attack, "eps", None), eps)
+    if hint is None:
+        change = np.abs(x_adv - x).max() if x_adv.shape == x.shape else None
+        if change is None:
+            hint = f"x_adv should have one adversarial image per clean image: shape {x.shape}, got {x_adv.shape}"
+        elif change == 0:
+            hint = "x_adv equals the clean images: call attack.generate(x, y=...) and keep what it returns"
+        elif change > eps + 1e-5 or x_adv.min() < -1e-6 or x_adv.max() > 1 + 1e-6:
+            hint = "some pixel moved by more than eps or left [0, 1]: x_adv should come straight from attack.generate"
+    return _verdict("FGSM attack", hint, strict)
+
+
+def pgd_attack(attack: Any, *, eps: float, strict: bool | None = None) -> bool:
+    """Check a PGD attack's settings: the class, the budget, the step size and the number of steps.
+
+    :param attack: the pair's ART ``ProjectedGradientDescent``.
+    :param eps: the lab's budget, in [0, 1].
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    if not type(attack).__name__.startswith("ProjectedGradientDescent"):
+        hint = f"use ART's ProjectedGradientDescent (got {type(attack).__name__})"
+    else:
+        hint = _eps_problem(getattr(attack, "eps", None), eps)
+    if hint is None:
+        step, steps = float(getattr(attack, "eps_step", 0)), int(getattr(attack, "max_iter", 0))
+        if steps < 2:
+            hint = "PGD's strength is its many small steps: max_iter should be more than 1"
+        elif not 0 < step < float(eps):
+            hint = "eps_step is one small step, a fraction of eps; with eps_step >= eps PGD is just FGSM"
+        elif step * steps < float(eps):
+            hint = "eps_step x max_iter is below eps: the steps cannot even reach the edge of the budget"
+    return _verdict("PGD attack", hint, strict)
+
+
+def accuracy_under_attack(value: Any, classifier: Any, x_adv: np.ndarray, y: np.ndarray, *,
+                          x_clean: np.ndarray | None = None, strict: bool | None = None) -> bool:
+    """Check an accuracy under attack: the share of adversarial images still labelled with their true class.
+
+    :param value: the pair's accuracy under attack.
+    :param classifier: the attacked classifier.
+    :param x_adv: the adversarial images.
+    :param y: the true labels of the clean images they came from.
+    :param x_clean: the clean images, to recognise a clean accuracy (optional).
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    hint = _rate_problem(value, "the accuracy under attack")
+    if hint is None:
+        expected = _share_correct(classifier, x_adv, y)
+        if not _close(value, expected):
+            hint = "compare the model's answers on the adversarial images with their true labels"
+            if _close(value, 1.0 - expected):
+                hint = ("this is the share of attacks that succeed; the accuracy is the share the model still "
+                        "gets right")
+            elif x_clean is not None and _close(value, _share_correct(classifier, x_clean, y)):
+                hint = "this is measured on the clean images: predict on the adversarial ones"
+    return _verdict("accuracy under attack", hint, strict)
+
+
+def adversarial_trainer(trainer: Any, *, eps: float, ratio: float | None = None, baseline: Any = None,
+                        strict: bool | None = None) -> bool:
+    """Check an adversarial trainer's configuration: a fresh model, FGSM against that very model, eps and ratio.
+
+    :param trainer: the pair's ``AdversarialTrainer`` (or labkit's ``FastAdversarialTrainer``).
+    :param eps: the lab's budget, in [0, 1].
+    :param ratio: the intended share of adversarial images per batch (optional).
+    :param baseline: the baseline classifier, which must not be the one trained (optional).
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    hint = None
+    if not hasattr(trainer, "get_classifier"):
+        hint = "build ART's AdversarialTrainer(classifier, attacks=..., ratio=...)"
+    if hint is None:
+        model = trainer.get_classifier()
+        attacks = getattr(trainer, "attacks", None) or [trainer]   # FastAdversarialTrainer carries eps itself
+        if baseline is not None and model is baseline:
+            hint = ("this trains the baseline itself, which notebook 01 and the report compare against: train a "
+                    "fresh model (wrap_model(build_model(...)))")
+        elif type(trainer).__name__ == "AdversarialTrainer" and any(
+                type(a).__name__ != "FastGradientMethod" for a in attacks):
+            hint = "this lab's adversarial training uses FastGradientMethod"
+        else:
+            hint = next(filter(None, (_eps_problem(getattr(a, "eps", None), eps) for a in attacks)), None)
+        if hint is None and any(getattr(a, "estimator", model) is not model for a in attacks):
+            hint = ("the attack is built on another model: build FastGradientMethod on the model being trained, "
+                    "so each batch's adversarial images follow its current weights")
+        if hint is None and ratio is not None and not np.isclose(float(getattr(trainer, "ratio", ratio)), ratio):
+            hint = "pass the lab's RATIO: the share of every batch replaced by its adversarial version"
+    return _verdict("adversarial trainer", hint, strict)

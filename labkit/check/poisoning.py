@@ -1,0 +1,166 @@
+"""Self-checks of notebooks 03 and 04: the poisoned set, the attack success rate, Neural Cleanse and its mitigations."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from labkit.check._base import _close, _is_number, _rate_problem, _verdict
+
+__all__ = ["poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation", "chosen_mitigation"]
+
+
+def poisoned_data(poisoned: Any, x: np.ndarray, y: np.ndarray, *, target_class: int, poison_fraction: Any,
+                  trigger: Callable[[np.ndarray], np.ndarray], source_classes: Sequence[int] | None = None,
+                  nb_classes: int = 10, strict: bool | None = None) -> bool:
+    """Check a poisoned training set: how many images, which ones, stamped with the trigger, relabelled.
+
+    :param poisoned: the pair's ``labkit.poisoning.PoisonedData``.
+    :param x: the clean training images.
+    :param y: their integer labels.
+    :param target_class: the backdoor's target class.
+    :param poison_fraction: the pair's poison fraction.
+    :param trigger: the trigger.
+    :param source_classes: the source classes (None: every class but the target).
+    :param nb_classes: the number of classes.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    sources = [c for c in range(nb_classes) if c != target_class] if source_classes is None else list(source_classes)
+    hint = None
+    if not _is_number(poison_fraction) or not 0 < float(poison_fraction) < 1:
+        hint = "poison_fraction is a share strictly between 0 and 1 (0.1 poisons 10% of the source images)"
+    elif not all(hasattr(poisoned, a) for a in ("x", "y", "poison_indices")):
+        hint = "poisoned should be what labkit.poisoning.poison_dataset returns"
+    elif np.shape(poisoned.x) != x.shape or np.shape(poisoned.y) != y.shape:
+        hint = "the poisoned set replaces images in place: it has as many images and labels as the clean one"
+    if hint is None:
+        idx = np.asarray(poisoned.poison_indices, dtype=int)
+        expected = max(1, int(round(float(poison_fraction) * np.isin(y, sources).sum())))
+        others = np.setdiff1d(np.arange(len(y)), idx)
+        if abs(len(idx) - expected) > 1:
+            hint = "the number of poisoned images should be poison_fraction of the source-class training images"
+        elif not np.all(np.isin(y[idx], sources)):
+            hint = "poison only source-class images: a target-class image with the trigger teaches nothing"
+        elif not np.all(np.asarray(poisoned.y)[idx] == target_class):
+            hint = "every poisoned image must carry the target label: that is what teaches the backdoor"
+        elif not np.allclose(np.asarray(poisoned.x)[idx], np.clip(trigger(x[idx]), 0, 1), atol=1e-5):
+            hint = "the poisoned images should be the originals with the trigger stamped on (use the same trigger)"
+        elif not (np.array_equal(np.asarray(poisoned.x)[others], x[others])
+                  and np.array_equal(np.asarray(poisoned.y)[others], y[others])):
+            hint = "images that are not poisoned must stay exactly as they were, labels included"
+    return _verdict("poisoned data", hint, strict)
+
+
+def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
+                        trigger: Callable[[np.ndarray], np.ndarray], strict: bool | None = None) -> bool:
+    """Check an attack success rate: the share of triggered non-target images that land in the target class.
+
+    :param value: the pair's attack success rate.
+    :param classifier: the (backdoored) classifier.
+    :param x: the clean test images.
+    :param y: their integer labels.
+    :param target_class: the backdoor's target class.
+    :param trigger: the trigger.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    from labkit.poisoning import predicted_labels
+
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    hint = _rate_problem(value, "the attack success rate")
+    if hint is None:
+        said = predicted_labels(classifier, trigger(x))
+        keep = y != target_class
+        expected = float(np.mean(said[keep] == target_class))
+        if not _close(value, expected):
+            hint = "stamp the trigger on the test images and count how often the model answers the target class"
+            if _close(value, np.mean(said == target_class)):
+                hint = ("count only images whose true class is not the target: a target-class image classified "
+                        "as the target is no success of the attack")
+            elif _close(value, np.mean(predicted_labels(classifier, x[keep]) == target_class)):
+                hint = "these images carry no trigger: stamp it on before predicting"
+            elif _close(value, 1.0 - expected):
+                hint = "this is the share of triggered images the attack fails on"
+    return _verdict("attack success rate", hint, strict)
+
+
+def _same_answers(a: Any, b: Any, x: np.ndarray) -> bool:
+    from labkit.poisoning import predicted_labels
+
+    return bool(np.array_equal(predicted_labels(a, x), predicted_labels(b, x)))
+
+
+def neural_cleanse(defence: Any, poisoned_model: Any, x: np.ndarray, *, nb_classes: int = 10,
+                   strict: bool | None = None) -> bool:
+    """Check a Neural Cleanse detection: run on the model under suspicion, one result per class.
+
+    :param defence: the pair's Neural Cleanse defence, after ``outlier_detection``.
+    :param poisoned_model: the model handed to the defender (the backdoored one).
+    :param x: a few clean images to compare the two models' answers on.
+    :param nb_classes: the number of classes.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    from labkit.nc_optimize import outlier_rule
+
+    hint = None
+    if getattr(defence, "detection", None) is None:
+        hint = "build the defence and call defence.outlier_detection(x_val, y_val) on the defender's clean data"
+    elif not _same_answers(defence, poisoned_model, x):
+        hint = "the defence must wrap the model under suspicion (the one from notebook 03), not another model"
+    elif len(defence.l1_norms) != nb_classes:
+        hint = f"Neural Cleanse reverses one trigger per class: expected {nb_classes} masks"
+    elif list(outlier_rule(defence.l1_norms)[1]) != list(defence.flagged_classes):
+        hint = "the flagged classes do not follow the outlier rule on the masks' L1 norms: rerun the detection"
+    return _verdict("Neural Cleanse detection", hint, strict)
+
+
+def mitigation(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray, *,
+               strict: bool | None = None) -> bool:
+    """Check one mitigation: applied to a fresh copy of the detected defence, which itself stays untouched.
+
+    :param mitigated: the defence the pair mitigated.
+    :param defence: the defence after detection (must remain unmitigated, so every mitigation starts equal).
+    :param poisoned_model: the backdoored model.
+    :param x: images to compare answers on (triggered ones show a mitigation best).
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    hint = None
+    if mitigated is defence:
+        hint = ("you mitigated the detected defence itself: call mitigate on defence.copy(), so the next "
+                "mitigation does not start from an already-mitigated model")
+    elif not _same_answers(defence, poisoned_model, x):
+        hint = ("the detected defence was already mitigated before this copy was made: take every copy from the "
+                "defence right after detection")
+    elif list(getattr(defence, "flagged_classes", [None])) and _same_answers(mitigated, poisoned_model, x):
+        hint = "the model answers as before: call mitigate(x_val, y_val, mitigation_types=[name]) on the copy"
+    return _verdict("mitigation", hint, strict)
+
+
+def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, strict: bool | None = None) -> bool:
+    """Check the mitigation the pair would deploy: the lowest attack success among those that keep clean accuracy.
+
+    :param choice: the name of the chosen mitigation (a row of ``table``), or None when no mitigation keeps the
+        clean accuracy within ``max_clean_drop``.
+    :param table: a DataFrame with ``clean_accuracy`` and ``attack_success_rate`` columns, one row per
+        mitigation, plus the backdoored model's row (its first row) as the reference.
+    :param max_clean_drop: the largest loss of clean accuracy (against the first row) that is acceptable.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    reference = table.iloc[0]
+    ok = table.iloc[1:][table["clean_accuracy"].iloc[1:] >= reference["clean_accuracy"] - max_clean_drop]
+    if choice is None and ok.empty:
+        hint = None   # no mitigation keeps the clean accuracy: deploying none is the honest answer
+    elif choice is None:
+        hint = "at least one mitigation keeps the clean accuracy within the allowed drop: choose among those"
+    elif choice not in table.index:
+        hint = "choose one of the table's rows by its name"
+    elif choice == table.index[0]:
+        hint = "the first row is the backdoored model itself: choose a mitigation"
+    elif choice not in ok.index:
+        hint = "this mitigation costs more clean accuracy than the allowed drop: look at the clean_accuracy column"
+    elif table.loc[choice, "attack_success_rate"] > ok["attack_success_rate"].min() + 1e-9:
+        hint = "another mitigation keeps the clean accuracy and leaves a lower attack success rate"
+    else:
+        hint = None
+    return _verdict("chosen mitigation", hint, strict)

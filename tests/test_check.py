@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 from art.attacks.poisoning import PoisoningAttackBackdoor
-from art.defences.trainer import AdversarialTrainer
+from art.defences.trainer import AdversarialTrainer, AdversarialTrainerMadryPGD
 
 import labkit
 from labkit import check
@@ -57,6 +57,18 @@ def test_clean_accuracy(lab, capsys):
     fails(capsys, check.clean_accuracy, train, clf, data.x_test, data.y_test, hint="training images", **kw)
     fails(capsys, check.clean_accuracy, 100 * right, clf, data.x_test, data.y_test, hint="percentage", **kw)
     fails(capsys, check.clean_accuracy, "0.9", clf, data.x_test, data.y_test, hint="one number", **kw)
+
+
+def test_predictions(lab, capsys):
+    data, clf = lab
+    x = data.x_test[:50]
+    probabilities = clf.predict(x)
+    right = probabilities.argmax(axis=1)
+    passes(capsys, check.predictions, right, clf, x)
+    fails(capsys, check.predictions, probabilities, clf, x, hint="highest one")
+    fails(capsys, check.predictions, probabilities.argmax(axis=0), clf, x, hint="not over the images")
+    fails(capsys, check.predictions, clf.predict(data.x_test[50:100]).argmax(axis=1), clf, x, hint="same images")
+    fails(capsys, check.predictions, probabilities.max(axis=1), clf, x, hint="integers")
 
 
 def test_fgsm_attack(lab, capsys):
@@ -110,6 +122,26 @@ def test_adversarial_trainer(lab, capsys):
     fails(capsys, check.adversarial_trainer, AdversarialTrainer(robust, FastGradientMethod(robust, eps=25.0)),
           eps=EPS, hint="255")
     fails(capsys, check.adversarial_trainer, right, eps=EPS, ratio=1.0, hint="RATIO")
+
+
+def test_madry_trainer(lab, capsys):
+    data, baseline = lab
+    fresh = wrap_model(build_model(data.input_shape, data.nb_classes))
+    trained = wrap_model(build_model(data.input_shape, data.nb_classes))
+    kw = dict(eps_step=EPS / 4, max_iter=5)
+    right = AdversarialTrainerMadryPGD(fresh, nb_epochs=3, eps=EPS, **kw)
+    passes(capsys, check.madry_trainer, right, eps=EPS, nb_epochs=3, baseline=baseline, others=[trained])
+    fails(capsys, check.madry_trainer, AdversarialTrainerMadryPGD(fresh, nb_epochs=3), eps=EPS, hint="255")
+    fails(capsys, check.madry_trainer, AdversarialTrainerMadryPGD(fresh, eps=EPS, **kw), eps=EPS, nb_epochs=3,
+          hint="205 epochs")
+    fails(capsys, check.madry_trainer, AdversarialTrainerMadryPGD(baseline, nb_epochs=3, eps=EPS, **kw), eps=EPS,
+          baseline=baseline, hint="baseline itself")
+    fails(capsys, check.madry_trainer, AdversarialTrainerMadryPGD(trained, nb_epochs=3, eps=EPS, **kw), eps=EPS,
+          others=[trained], hint="trained already")
+    fails(capsys, check.madry_trainer, AdversarialTrainerMadryPGD(fresh, nb_epochs=3, eps=EPS, eps_step=EPS,
+                                                                  max_iter=5), eps=EPS, hint="eps_step")
+    fails(capsys, check.madry_trainer, AdversarialTrainer(fresh, FastGradientMethod(fresh, eps=EPS)), eps=EPS,
+          hint="AdversarialTrainerMadryPGD")
 
 
 def test_poisoned_data(lab, capsys):

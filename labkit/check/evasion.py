@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from labkit.check._base import _close, _eps_problem, _rate_problem, _share_correct, _verdict
 
-__all__ = ["clean_accuracy", "fgsm_attack", "pgd_attack", "accuracy_under_attack", "adversarial_trainer"]
+__all__ = ["clean_accuracy", "predictions", "fgsm_attack", "pgd_attack", "accuracy_under_attack", "adversarial_trainer",
+           "madry_trainer"]
 
 
 def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.ndarray, *,
@@ -31,6 +32,31 @@ def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.n
             hint = ("this is the accuracy on the training images the model learnt from; measure it on the test "
                     "images it has never seen")
     return _verdict("clean accuracy", hint, strict)
+
+
+def predictions(labels: Any, classifier: Any, x: np.ndarray, *, strict: bool | None = None) -> bool:
+    """Check predicted labels: one integer class per image, the class the classifier gives the highest probability.
+
+    :param labels: the pair's predicted labels.
+    :param classifier: the ART classifier.
+    :param x: the images they were predicted for.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    labels, n = np.asarray(labels), len(x)
+    expected = np.asarray(classifier.predict(np.asarray(x, dtype=np.float32), batch_size=256))
+    hint = None
+    if labels.shape == expected.shape:
+        hint = ("classifier.predict returns one probability per class for every image: the predicted label is the "
+                "class with the highest one (argmax over the classes, axis=1)")
+    elif labels.shape == (expected.shape[1],):
+        hint = "that is one value per class: take the argmax over the classes (axis=1), not over the images"
+    elif labels.shape != (n,):
+        hint = f"expected one label per image, shape ({n},); got shape {labels.shape}"
+    elif not np.issubdtype(labels.dtype, np.integer):
+        hint = "labels are whole class numbers (integers), like data.y_test"
+    elif not np.array_equal(labels, expected.argmax(axis=1)):
+        hint = "predict on the same images, in the same order, and take the most probable class of each"
+    return _verdict("predictions", hint, strict)
 
 
 def fgsm_attack(attack: Any, x_adv: np.ndarray, x: np.ndarray, *, eps: float, strict: bool | None = None) -> bool:
@@ -60,6 +86,22 @@ def fgsm_attack(attack: Any, x_adv: np.ndarray, x: np.ndarray, *, eps: float, st
     return _verdict("FGSM attack", hint, strict)
 
 
+def _pgd_problem(attack: Any, eps: float) -> str | None:
+    """Return a hint when ``attack`` is not a PGD attack with the lab's budget and sensible steps, else None."""
+    if not type(attack).__name__.startswith("ProjectedGradientDescent"):
+        return f"use ART's ProjectedGradientDescent (got {type(attack).__name__})"
+    hint = _eps_problem(getattr(attack, "eps", None), eps)
+    if hint is None:
+        step, steps = float(getattr(attack, "eps_step", 0)), int(getattr(attack, "max_iter", 0))
+        if steps < 2:
+            hint = "PGD's strength is its many small steps: max_iter should be more than 1"
+        elif not 0 < step < float(eps):
+            hint = "eps_step is one small step, a fraction of eps; with eps_step >= eps PGD is just FGSM"
+        elif step * steps < float(eps) * (1 - 1e-6):
+            hint = "eps_step x max_iter is below eps: the steps cannot even reach the edge of the budget"
+    return hint
+
+
 def pgd_attack(attack: Any, *, eps: float, strict: bool | None = None) -> bool:
     """Check a PGD attack's settings: the class, the budget, the step size and the number of steps.
 
@@ -67,19 +109,7 @@ def pgd_attack(attack: Any, *, eps: float, strict: bool | None = None) -> bool:
     :param eps: the lab's budget, in [0, 1].
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
-    if not type(attack).__name__.startswith("ProjectedGradientDescent"):
-        hint = f"use ART's ProjectedGradientDescent (got {type(attack).__name__})"
-    else:
-        hint = _eps_problem(getattr(attack, "eps", None), eps)
-    if hint is None:
-        step, steps = float(getattr(attack, "eps_step", 0)), int(getattr(attack, "max_iter", 0))
-        if steps < 2:
-            hint = "PGD's strength is its many small steps: max_iter should be more than 1"
-        elif not 0 < step < float(eps):
-            hint = "eps_step is one small step, a fraction of eps; with eps_step >= eps PGD is just FGSM"
-        elif step * steps < float(eps):
-            hint = "eps_step x max_iter is below eps: the steps cannot even reach the edge of the budget"
-    return _verdict("PGD attack", hint, strict)
+    return _verdict("PGD attack", _pgd_problem(attack, eps), strict)
 
 
 def accuracy_under_attack(value: Any, classifier: Any, x_adv: np.ndarray, y: np.ndarray, *,
@@ -136,3 +166,34 @@ def adversarial_trainer(trainer: Any, *, eps: float, ratio: float | None = None,
         if hint is None and ratio is not None and not np.isclose(float(getattr(trainer, "ratio", ratio)), ratio):
             hint = "pass the lab's RATIO: the share of every batch replaced by its adversarial version"
     return _verdict("adversarial trainer", hint, strict)
+
+
+def madry_trainer(trainer: Any, *, eps: float, nb_epochs: int | None = None, baseline: Any = None,
+                  others: Sequence[Any] = (), strict: bool | None = None) -> bool:
+    """Check a Madry PGD adversarial trainer: a fresh model, the budget in the images' units, sensible PGD steps.
+
+    :param trainer: the pair's ``AdversarialTrainerMadryPGD``.
+    :param eps: the lab's budget, in [0, 1].
+    :param nb_epochs: the intended number of epochs (optional).
+    :param baseline: the baseline classifier, which must not be the one trained (optional).
+    :param others: models trained already (e.g. the FGSM-trained one), which must not be trained again.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    hint = None
+    if type(trainer).__name__ != "AdversarialTrainerMadryPGD":
+        hint = f"build ART's AdversarialTrainerMadryPGD (got {type(trainer).__name__})"
+    else:
+        model = trainer.get_classifier()
+        if baseline is not None and model is baseline:
+            hint = ("this trains the baseline itself, which the report compares against: train the fresh model "
+                    "madry_model")
+        elif any(model is other for other in others):
+            hint = "this model was adversarially trained already: train the fresh model madry_model"
+        elif getattr(trainer.attack, "estimator", model) is not model:
+            hint = "the trainer's PGD attack must attack the model being trained"
+        else:
+            hint = _pgd_problem(trainer.attack, eps)
+        if hint is None and nb_epochs is not None and trainer.nb_epochs != nb_epochs:
+            hint = ("ART's defaults (205 epochs, eps 8) are for CIFAR-10 in 0-255 pixels: pass nb_epochs, eps "
+                    "and eps_step yourself")
+    return _verdict("Madry PGD trainer", hint, strict)

@@ -208,18 +208,20 @@ def check_images(x: np.ndarray, input_shape: tuple[int, ...], *, what: str = "x"
     return x.astype(np.float32, copy=False)
 
 
-def check_labels(y: np.ndarray, n: int, *, what: str = "y", nb_classes: int | None = None) -> np.ndarray:
+def check_labels(y: np.ndarray, n: int, *, what: str = "y", nb_classes: int | None = None,
+                 images: str = "x") -> np.ndarray:
     """Return ``y`` (integer labels of shape (n,), or one-hot) as int64 class indices of shape (n,).
 
     :param y: the labels.
     :param n: the number of images they label.
-    :param what: the name used in the error message.
+    :param what: the labels' name in error messages.
     :param nb_classes: when given, every label must lie in [0, nb_classes - 1].
+    :param images: the images' name in error messages.
     """
     y = np.asarray(y)
     labels = y.argmax(axis=1) if y.ndim == 2 else y.reshape(-1)
     if len(labels) != n:
-        raise ValueError(f"x has {n} images but {what} has {len(labels)} labels")
+        raise ValueError(f"{images} has {n} images but {what} has {len(labels)} labels")
     if nb_classes is not None and (labels.min(initial=0) < 0 or labels.max(initial=0) >= nb_classes):
         raise ValueError(f"labels must be integers in [0, {nb_classes - 1}], got range [{labels.min()}, {labels.max()}]")
     return labels.astype(np.int64)

@@ -15,8 +15,8 @@ import numpy as np
 from labkit.paths import models_dir
 
 __all__ = [
-    "build_model", "train_model", "wrap_model", "save_model", "load_model", "copy_classifier", "accuracy",
-    "FEATURES_LAYER",
+    "build_model", "train_model", "wrap_model", "save_model", "load_model", "copy_keras_model", "copy_classifier",
+    "accuracy", "FEATURES_LAYER",
 ]
 
 FEATURES_LAYER = "features"
@@ -144,19 +144,31 @@ def load_model(name: str, *, notebook: str = "00_setup.ipynb") -> Any:
     return wrap_model(keras.models.load_model(path, safe_mode=True))
 
 
+def copy_keras_model(model: Any, *, use_logits: bool = False) -> Any:
+    """Return an independent copy of a Keras model: same weights, compiled with a fresh Adam optimizer.
+
+    The copy keeps the original's learning rate (1e-3 when it has none, or ART zeroed it).
+
+    :param model: the Keras model.
+    :param use_logits: whether the model outputs logits rather than probabilities.
+    """
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    optimizer = getattr(model, "optimizer", None)
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) if optimizer is not None else 1e-3
+    clone.compile(optimizer=keras.optimizers.Adam(rate if rate > 0 else 1e-3),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=use_logits), metrics=["accuracy"])
+    return clone
+
+
 def copy_classifier(classifier: Any) -> Any:
     """Return an independent copy of a classifier: same architecture and weights, fresh optimizer state.
 
     Mitigations and fine-tuning act on a copy, so the original model is never changed in place.
     """
-    import keras
-
-    model = classifier.model
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    clone.compile(optimizer=keras.optimizers.Adam(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    return wrap_model(clone)
+    return wrap_model(copy_keras_model(classifier.model))
 
 
 def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256) -> float:

@@ -29,6 +29,7 @@ from art.defences.transformer.poisoning import NeuralCleanse as _ArtNeuralCleans
 from art.estimators.classification.keras import KerasClassifier
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
+from labkit.models import copy_keras_model
 from labkit.nc_optimize import (CONSISTENCY_CONSTANT, THRESHOLD, Backdoor, Detection, FlaggedClass, TriggerSearch,
                                 outlier_rule)
 from labkit.poisoning import check_class
@@ -38,19 +39,6 @@ __all__ = ["NeuralCleanse", "LabkitNeuralCleanse", "Backdoor", "FlaggedClass", "
 
 logger = logging.getLogger(__name__)
 MITIGATIONS = ("unlearning", "pruning", "filtering")
-
-
-def _copy_keras_model(model: Any, use_logits: bool) -> Any:
-    """Return an independent copy of a Keras model (same weights), compiled with a fresh Adam optimiser."""
-    import keras
-
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    optimizer = getattr(model, "optimizer", None)
-    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) if optimizer is not None else 1e-3
-    clone.compile(optimizer=keras.optimizers.Adam(rate if rate > 0 else 1e-3),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=use_logits), metrics=["accuracy"])
-    return clone
 
 
 def _fingerprint(x: np.ndarray) -> str:
@@ -85,7 +73,7 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         super().__init__(
-            _copy_keras_model(model, use_logits), use_logits=use_logits, channels_first=channels_first,
+            copy_keras_model(model, use_logits=use_logits), use_logits=use_logits, channels_first=channels_first,
             clip_values=clip_values, preprocessing_defences=preprocessing_defences,
             postprocessing_defences=postprocessing_defences, preprocessing=preprocessing, input_layer=input_layer,
             output_layer=output_layer, steps=int(steps), init_cost=init_cost, norm=norm, learning_rate=learning_rate,
@@ -122,20 +110,14 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         return search.run(x_val, self.steps, progress=self.progress, desc=desc)
 
     def _check_xy(self, x_val: np.ndarray, y_val: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        from labkit.data import check_images
+        from labkit.data import check_images, check_labels
 
         x_val = check_images(x_val, self.input_shape, what="x_val")
         if len(x_val) == 0:
             raise ValueError("x_val holds no image: Neural Cleanse needs a few clean images of every class")
         if y_val is None:
             return x_val, None
-        y_val = np.asarray(y_val)
-        labels = y_val.argmax(axis=1) if y_val.ndim == 2 else y_val.reshape(-1)
-        if len(labels) != len(x_val):
-            raise ValueError(f"x_val has {len(x_val)} images but y_val has {len(labels)} labels")
-        if len(labels) and (labels.min() < 0 or labels.max() >= self.nb_classes):
-            raise ValueError(f"y_val labels must be classes in [0, {self.nb_classes - 1}]")
-        return x_val, labels.astype(np.int64)
+        return x_val, check_labels(y_val, len(x_val), what="y_val", nb_classes=self.nb_classes, images="x_val")
 
     def generate_backdoor(self, x_val: np.ndarray, y_val: np.ndarray, y_target: Any) -> Backdoor:
         """Reverse-engineer the smallest trigger that sends ``x_val`` to one class; return ``Backdoor(pattern, mask)``.
@@ -268,8 +250,9 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         """
         if len(backdoor_data) == 0:
             return False
-        labels = np.asarray(backdoor_labels)
-        labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
+        from labkit.data import check_labels
+
+        labels = check_labels(backdoor_labels, len(backdoor_data), what="backdoor_labels", images="backdoor_data")
         predicted = self._predict_classifier(np.asarray(backdoor_data, np.float32)).argmax(axis=1)
         hijacked = np.isin(predicted, self._require_detection().flagged_classes) & (predicted != labels)
         return bool(np.mean(hijacked) > threshold)

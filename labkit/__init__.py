@@ -8,12 +8,24 @@ first use, so ``import labkit`` stays quick.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import warnings
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the notebooks
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
+
+
+class _NoRetracingNotice(logging.Filter):
+    """Hide TensorFlow's "triggered tf.function retracing" notice: ART's KerasClassifier compiles its forward
+    pass per classifier, so predicting on batches of several sizes (as the lab does) retraces harmlessly."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
 
 from labkit.data import DATASETS, Dataset, DatasetUnavailableError, load_dataset
 from labkit.metrics import get_metric, load_metrics, record

@@ -9,7 +9,6 @@ trigger. labkit adds the plumbing around ART's call: the trigger (a small square
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -20,22 +19,6 @@ __all__ = [
     "backdoor_scores", "check_class", "check_poison_fraction", "clean_subset", "two_row_grid",
     "plot_poisoned_samples", "plot_sweep",
 ]
-
-class _NoRetracingNotice(logging.Filter):
-    """Hide TensorFlow's "triggered tf.function retracing" notice: ART's KerasClassifier compiles its forward
-    pass per classifier, so predicting on batches of several sizes (as the lab does) retraces harmlessly."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def _quiet_retracing() -> None:
-    tf_logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _NoRetracingNotice) for f in tf_logger.filters):
-        tf_logger.addFilter(_NoRetracingNotice())
-
-
-_quiet_retracing()
 
 _CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 _KINDS = ("square", "pattern")

@@ -89,3 +89,16 @@ def test_accuracy_accepts_integer_and_one_hot_labels(small):
     assert a == b and 0.0 <= a <= 1.0
     with pytest.raises(ValueError):
         labkit.accuracy(classifier, small.x_test[:0], small.y_test[:0])
+
+
+def test_tensorflow_retracing_notices_are_hidden_and_other_tensorflow_warnings_are_not(caplog):
+    import logging
+
+    import labkit  # noqa: F401  (installs the filter)
+
+    tf_logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING):
+        tf_logger.warning("5 out of the last 5 calls to <function> triggered tf.function retracing.")
+        tf_logger.warning("something else went wrong")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["something else went wrong"]

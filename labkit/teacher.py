@@ -14,19 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["PLAN", "plan_table", "expected_table", "render_page", "write_page", "main"]
+__all__ = ["PLAN", "plan_table", "exercise_table", "expected_table", "render_page", "write_page", "main"]
 
 PLAN: tuple[tuple[str, int, str], ...] = (
-    ("00_setup", 10, "environment check, the data, train the baseline; exercise: clean accuracy"),
+    ("00_setup", 10, "environment check, the data, train the baseline, predictions and clean accuracy"),
     ("01_evasion_fgsm", 20, "FGSM and PGD against the baseline, accuracy against eps"),
     ("02_adversarial_training", 15, "FGSM and Madry PGD adversarial training, a reactive defence"),
-    ("03_backdoor_poisoning", 15, "trigger, poisoning with ART, attack success rate; exercises: attack, poison "
-                                  "fraction, ASR"),
-    ("04_neural_cleanse", 15, "Neural Cleanse detection, three mitigations; exercises: detect, mitigate, choose"),
+    ("03_backdoor_poisoning", 15, "a trigger, poisoning with ART, the attack success rate"),
+    ("04_neural_cleanse", 15, "Neural Cleanse detection, three mitigations, choosing one"),
     ("05_report", 15, "the report table, the trade-off figure, four written answers (graded)"),
 )
 """The 90-minute plan: (notebook stem, minutes in class, what the pair does)."""
@@ -96,6 +96,49 @@ def _cell(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _first_clause(markdown: str, label: str) -> str:
+    """Return the first clause of the paragraph that starts with ``**label**`` in ``markdown`` ("" if none)."""
+    for paragraph in markdown.split("\n\n"):
+        if paragraph.strip().startswith(f"**{label}**"):
+            text = " ".join(paragraph.strip()[len(label) + 4:].split())
+            return re.split(r"(?<=[^.])[.:?](?:\s|$)", text, maxsplit=1)[0].strip()
+    return ""
+
+
+def exercise_table(notebooks: Sequence[Path]) -> str:
+    """Return every exercise of the solution notebooks as a Markdown table, read from the notebooks themselves.
+
+    An exercise is a code cell with solution markers (shown with the self-check that follows it) or a markdown
+    solution cell (a written answer, shown with its question).
+
+    :param notebooks: the solution notebooks, in lab order.
+    """
+    import nbformat
+
+    from labkit.student import BEGIN
+
+    rows = ["| notebook | exercise | self-check |", "| --- | --- | --- |"]
+    for path in notebooks:
+        cells = nbformat.read(path, as_version=4).cells
+        for i, cell in enumerate(cells):
+            written = cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+            if not (written or (cell.cell_type == "code" and BEGIN in cell.source)):
+                continue
+            before = next((c.source for c in reversed(cells[:i]) if c.cell_type == "markdown" and (
+                "**Exercise" in c.source or "**Question" in c.source)), "")
+            label = re.findall(r"\*\*((?:Exercise|Question) \d+\.)\*\*", before)
+            what = f"{label[-1]} {_first_clause(before, label[-1])}" if label else ""
+            if written:
+                check = "written answer (graded with the rubric)"
+            else:
+                later = next((c.source for c in cells[i + 1:] if c.cell_type == "code" and "labkit.check." in c.source),
+                             "")
+                found = re.search(r"labkit\.check\.(\w+)", later)
+                check = f"`labkit.check.{found.group(1)}`" if found else ""
+            rows.append(f"| `{path.stem}` | {what.replace('|', '/')} | {check} |")
+    return "\n".join(rows)
+
+
 def expected_table(metrics: Mapping[str, Any]) -> str:
     """Return the report table of a run as a Markdown table (the numbers a pair should come close to).
 
@@ -121,6 +164,8 @@ def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, sou
     :param source: the build folder the numbers come from, named on the page.
     :param note: a sentence about the run (machine, load) printed under the plan's heading.
     """
+    from labkit.runner import lab_notebooks
+
     missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
     pending = (f"\n**Pending:** {', '.join(f'`{m}`' for m in missing)} did not run in `{source}`; their times and "
                f"numbers appear after a full run (`make lab`) and `python -m labkit.teacher build`.\n"
@@ -152,6 +197,12 @@ the installation.{(chr(10) + chr(10) + note) if note else ""}
 
 The FAST setting (`LABKIT_FAST=1`, `labkit run --fast`) runs the same code on fewer images and epochs: a quick
 way to check a classroom machine, not numbers to grade against.
+
+## Exercises
+
+Read from the solution notebooks: what each exercise asks, and the self-check that follows it.
+
+{exercise_table(lab_notebooks())}
 
 ## Expected numbers
 

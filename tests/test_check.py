@@ -283,3 +283,21 @@ def test_membership_attack(lab, capsys):
     fails(capsys, check.membership_attack, attack(other), clf, hint="not on a shadow model")
     fails(capsys, check.membership_attack, attack(clf, fit=False), clf, hint="not trained yet")
     fails(capsys, check.membership_attack, attack(clf, fit=False, input_type="loss"), clf, hint="input_type")
+
+
+def test_backdoor_attack(lab, capsys):
+    data, _ = lab
+    trigger, x = Trigger(), data.x_train[:4]
+    attack = PoisoningAttackBackdoor(trigger)
+    target = np.eye(10)[TARGET]
+    x_demo, y_demo = attack.poison(x, y=target, broadcast=True)
+    kw = dict(target_class=TARGET, trigger=trigger)
+    passes(capsys, check.backdoor_attack, attack, x_demo, y_demo, x, **kw)
+    _, own_labels = attack.poison(x, y=np.eye(10)[data.y_train[:4]])   # the images keep their own labels
+    assert not np.all(data.y_train[:4] == TARGET)
+    fails(capsys, check.backdoor_attack, attack, x_demo, own_labels, x, hint="target class's label", **kw)
+    fails(capsys, check.backdoor_attack, attack, x, y_demo, x, hint="trigger stamped on", **kw)
+    fails(capsys, check.backdoor_attack, attack, x_demo, y_demo.argmax(axis=1), x, hint="broadcast=True", **kw)
+    other = PoisoningAttackBackdoor(Trigger(corner="top-left"))
+    fails(capsys, check.backdoor_attack, other, *other.poison(x, y=target, broadcast=True), x, hint="lab's trigger",
+          **kw)

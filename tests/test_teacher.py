@@ -33,3 +33,28 @@ def test_no_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="labkit run"):
         teacher.write_page(tmp_path / "nothing", tmp_path / "teacher.md")
     assert teacher.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "t.md")]) == 1
+
+
+def test_exercise_table_reads_each_exercise_and_its_check_from_the_notebooks(tmp_path):
+    import nbformat
+
+    from labkit.runner import lab_notebooks
+    from labkit.student import check_markers, exercise_cell_metadata
+
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
+    code.metadata["nbgrader"] = exercise_cell_metadata("x")
+    answer = nbformat.v4.new_markdown_cell("A fine answer.")
+    answer.metadata["nbgrader"] = exercise_cell_metadata("q")
+    nb.cells = [nbformat.v4.new_markdown_cell("Intro.\n\n**Exercise 1.** Set `x` to one: the unit. Then go on."),
+                code, nbformat.v4.new_code_cell("labkit.check.unit(x)"),
+                nbformat.v4.new_markdown_cell("**Question 1.** Why one? Say why."), answer]
+    nbformat.write(nb, tmp_path / "99_demo.ipynb")
+    rows = teacher.exercise_table([tmp_path / "99_demo.ipynb"]).splitlines()[2:]
+    assert rows == ["| `99_demo` | Exercise 1. Set `x` to one | `labkit.check.unit` |",
+                    "| `99_demo` | Question 1. Why one | written answer (graded with the rubric) |"]
+
+    real = teacher.exercise_table(lab_notebooks()).splitlines()[2:]
+    assert len(real) == sum(check_markers(nbformat.read(p, as_version=4)) for p in lab_notebooks())
+    assert all(row.count("|") == 4 and ("labkit.check." in row or "written answer" in row) for row in real)
+    assert all(" Exercise " in row or " Question " in row for row in real)

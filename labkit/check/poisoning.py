@@ -8,7 +8,40 @@ import numpy as np
 
 from labkit.check._base import _close, _is_number, _rate_problem, _verdict
 
-__all__ = ["poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation", "chosen_mitigation"]
+__all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation", "chosen_mitigation"]
+
+
+def backdoor_attack(attack: Any, x_demo: Any, y_demo: Any, x: np.ndarray, *, target_class: int,
+                    trigger: Callable[[np.ndarray], np.ndarray], nb_classes: int = 10,
+                    strict: bool | None = None) -> bool:
+    """Check ART's backdoor attack and a few images it poisoned: stamped with the trigger, labelled the target.
+
+    :param attack: the pair's ``PoisoningAttackBackdoor``.
+    :param x_demo: the images its ``poison`` returned.
+    :param y_demo: the labels its ``poison`` returned (one-hot).
+    :param x: the clean images it was given.
+    :param target_class: the backdoor's target class.
+    :param trigger: the lab's trigger.
+    :param nb_classes: the number of classes.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    x = np.asarray(x)
+    x_demo, y_demo = np.asarray(x_demo), np.asarray(y_demo)
+    hint = None
+    if type(attack).__name__ != "PoisoningAttackBackdoor":
+        hint = f"use ART's PoisoningAttackBackdoor (got {type(attack).__name__})"
+    elif getattr(attack, "perturbation", None) is not trigger:
+        hint = "build the attack around the lab's trigger: PoisoningAttackBackdoor(trigger)"
+    elif x_demo.shape != x.shape:
+        hint = f"poison returns one image per image it is given: expected shape {x.shape}, got {x_demo.shape}"
+    elif not np.allclose(x_demo, trigger(x), atol=1e-5):
+        hint = "x_demo should be what attack.poison returned: the given images with the trigger stamped on"
+    elif y_demo.shape != (len(x), nb_classes):
+        hint = (f"y_demo should hold one one-hot label per image, shape ({len(x)}, {nb_classes}): pass the target's "
+                "one-hot label with broadcast=True")
+    elif not np.all(y_demo.argmax(axis=1) == target_class):
+        hint = "every poisoned image must carry the target class's label: that is what the backdoor teaches"
+    return _verdict("backdoor attack", hint, strict)
 
 
 def poisoned_data(poisoned: Any, x: np.ndarray, y: np.ndarray, *, target_class: int, poison_fraction: Any,

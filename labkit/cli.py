@@ -4,6 +4,7 @@ student edition, ``labkit export`` exports reports."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="execute the lab's notebooks headlessly and keep metrics and timings")
     run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")
     run.add_argument("--fast", action="store_true", help="the smoke setting CI uses: fewer epochs and samples")
-    run.add_argument("--out", default="build", help="build folder (default: build)")
+    run.add_argument("--out", default=os.environ.get("LABKIT_OUT") or "build",
+                     help="build folder (default: $LABKIT_OUT if set, else build)")
     run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")
     run.set_defaults(handler=_run)
     student = commands.add_parser("student", help="write the student edition: exercises blanked, outputs stripped",

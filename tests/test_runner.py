@@ -64,3 +64,16 @@ def test_lab_notebooks_are_numbered_in_order_and_committed_stripped():
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1 and "FAST" in tagged[0].source, f"{path.name} needs one tagged parameters cell"
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_labkit_run_writes_to_LABKIT_OUT_unless_told_otherwise(monkeypatch, tmp_path):
+    from labkit import cli, runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_notebooks", lambda names, out, **kw: seen.append(str(out)) or {"00.ipynb": 1.0})
+    monkeypatch.setenv("LABKIT_OUT", str(tmp_path / "env"))
+    assert cli.main(["run", "00"]) == 0
+    assert cli.main(["run", "00", "--out", str(tmp_path / "flag")]) == 0
+    monkeypatch.delenv("LABKIT_OUT")
+    assert cli.main(["run", "00"]) == 0
+    assert seen == [str(tmp_path / "env"), str(tmp_path / "flag"), "build"]

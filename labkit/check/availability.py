@@ -1,5 +1,134 @@
-"""Self-checks of notebook 09: availability poisoning."""
+"""Self-checks of notebook 09: ART's SVM poisoning attack and the accuracy of the SVM trained on its points."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Any
+
+import numpy as np
+
+from labkit.check._base import _close, _is_number, _rate_problem, _verdict
+
+__all__ = ["svm_poisoning_attack", "poisoned_accuracy"]
+
+
+def _same(a: Any, b: np.ndarray) -> bool:
+    return a is not None and np.shape(a) == np.shape(b) and bool(np.array_equal(np.asarray(a), b))
+
+
+def _labels_problem(y: Any, expected: np.ndarray, name: str, data: str) -> str | None:
+    """Return a hint when ``y`` is not the one-hot form of the 0 / 1 labels ``expected``, else None."""
+    y = None if y is None else np.asarray(y)
+    if y is None or y.ndim != 2 or y.shape[1] != 2:
+        return (f"{name} goes one-hot, one row per point (onehot(...)): ART takes the argmax of each row, and "
+                "with integer labels it silently reads every label as class 0")
+    if len(y) != len(expected) or not np.array_equal(y.argmax(axis=1), expected):
+        return f"{name} should be the labels of {data}, one-hot, in the same order as the points"
+    return None
+
+
+def svm_poisoning_attack(attack: Any, victim: Any, task: Any, *, step: float | None = None, eps: float | None = None,
+                         max_iter: int | None = None, strict: bool | None = None) -> bool:
+    """Check ART's SVM poisoning attack: built on the victim, with the clean training set and the attacker's own
+    validation data (not the test set), labels one-hot, and the lab's settings.
+
+    :param attack: the pair's ``PoisoningAttackSVM``.
+    :param victim: the ART-wrapped SVM under attack.
+    :param task: the ``labkit.availability.BinaryTask`` (training, validation and test splits).
+    :param step: the lab's ``STEP``, or None not to check it.
+    :param eps: the lab's ``EPS``, or None not to check it.
+    :param max_iter: the lab's ``MAX_ITER``, or None not to check it.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    from art.attacks.poisoning import PoisoningAttackSVM
+
+    x_val, x_train = getattr(attack, "x_val", None), getattr(attack, "x_train", None)
+    hint = None
+    if not isinstance(attack, PoisoningAttackSVM):
+        hint = f"use ART's PoisoningAttackSVM (got {type(attack).__name__})"
+    elif getattr(attack, "estimator", None) is not victim:
+        hint = ("build the attack on the victim, the fitted ScikitlearnSVC of Step 2, not on another estimator or "
+                "a new wrapper")
+    elif not _same(x_train, task.x_train):
+        hint = "x_train is the clean training set the victim trains on, task.x_train"
+        if _same(x_train, task.x_val):
+            hint = "x_train and x_val are swapped: x_train is the victim's training set, x_val the attacker's data"
+    elif _same(x_val, task.x_test):
+        hint = ("the test set measures the attack's result, so the attacker must not use it: validate on the "
+                "attacker's own held-out data, task.x_val")
+    elif _same(x_val, task.x_train):
+        hint = ("validating on the training set measures nothing the victim has not already fitted: use the "
+                "attacker's held-out data, task.x_val")
+    elif not _same(x_val, task.x_val):
+        hint = "x_val is the attacker's held-out validation data, task.x_val"
+    else:
+        hint = _labels_problem(getattr(attack, "y_train", None), task.y_train, "y_train", "the training points") \
+            or _labels_problem(getattr(attack, "y_val", None), task.y_val, "y_val", "the validation points")
+    settings = (("step", step, "STEP"), ("eps", eps, "EPS"), ("max_iter", max_iter, "MAX_ITER"))
+    for name, wanted, parameter in settings if hint is None else ():
+        if wanted is not None and not np.isclose(float(getattr(attack, name, np.nan)), float(wanted)):
+            hint = f"use the lab's {name}, the parameter {parameter}"
+            break
+    return _verdict("SVM poisoning attack", hint, strict)
+
+
+def _fresh_accuracy(task: Any, x_extra: np.ndarray, y_extra: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
+                    kernel: str, C: float) -> float:
+    """Train a fresh SVC on the training set plus ``(x_extra, y_extra)``; return its accuracy on ``x_eval``."""
+    from labkit.availability import make_svc
+
+    x, y = np.vstack([task.x_train, x_extra]), np.concatenate([task.y_train, y_extra])
+    return float(make_svc(kernel, C).fit(x, y).score(x_eval, y_eval))
+
+
+def _victim_accuracy(victim: Any, task: Any) -> float:
+    """The test accuracy of the victim as it stands (NaN when it cannot predict)."""
+    try:
+        return float(np.mean(np.asarray(victim.predict(task.x_test)).argmax(axis=1) == task.y_test))
+    except Exception:  # noqa: BLE001 - an unfitted or foreign model: no hint from it
+        return float("nan")
+
+
+def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.ndarray, *, kernel: str = "linear",
+                      C: float = 1.0, victim: Any = None, strict: bool | None = None) -> bool:
+    """Check the accuracy under availability poisoning: of an SVM retrained on the training set plus the poison
+    points, measured on the test set.
+
+    The expected value comes from fresh scikit-learn SVCs (fitting is deterministic), never from the victim, whose
+    model ART's attack refits in place; the victim only serves to recognise an answer read off it.
+
+    :param value: the pair's test accuracy.
+    :param task: the ``labkit.availability.BinaryTask``.
+    :param x_poison: the poison points, flattened.
+    :param y_poison: their labels, 0 / 1 or one-hot.
+    :param kernel: the SVM's kernel (the lab's ``KERNEL``).
+    :param C: the SVM's regularisation constant (the lab's ``C``).
+    :param victim: the ART-wrapped SVM the attack ran on, to recognise its accuracy (optional).
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    x_poison, y_poison = np.asarray(x_poison, dtype=np.float64), np.asarray(y_poison)
+    y_poison = y_poison.argmax(axis=1) if y_poison.ndim == 2 else y_poison.reshape(-1)
+    hint = _rate_problem(value, "the test accuracy")
+    if hint is None:
+        fit = dict(kernel=kernel, C=C)
+        expected = _fresh_accuracy(task, x_poison, y_poison, task.x_test, task.y_test, **fit)
+        if not _close(value, expected):
+            hint = ("train a fresh SVC (the lab's KERNEL and C) on the training set plus the poison points, "
+                    "then score it on the test set")
+            empty = x_poison[:0], y_poison[:0]
+            if victim is not None and _close(value, _victim_accuracy(victim, task)):
+                hint = ("this is the victim as it stands, last refitted by ART's attack for its own steps: poisoning "
+                        "acts through training, so train a fresh SVC on the training set plus all the poison points")
+            elif _close(value, _fresh_accuracy(task, *empty, task.x_test, task.y_test, **fit)):
+                hint = ("this is the accuracy without the poison points: add x_poison, with its labels, to the "
+                        "training set before fitting")
+            elif _close(value, _fresh_accuracy(task, x_poison, y_poison, task.x_val, task.y_val, **fit)):
+                hint = ("this is measured on the attacker's validation data; the result is measured on the test set, "
+                        "which neither the victim nor the attacker used")
+            elif _close(value, _fresh_accuracy(task, x_poison, y_poison, task.x_train, task.y_train, **fit)):
+                hint = "this is measured on the training points; the result is measured on the test set"
+            elif _close(value, 1.0 - expected):
+                hint = "this is the error rate, the share of test points the poisoned SVM gets wrong"
+            elif _is_number(C) and float(C) != 1.0 and _close(value, _fresh_accuracy(
+                    task, x_poison, y_poison, task.x_test, task.y_test, kernel=kernel, C=1.0)):
+                hint = "train the SVC with the lab's settings: make_svc(KERNEL, C), not scikit-learn's default C"
+    return _verdict("poisoned accuracy", hint, strict)

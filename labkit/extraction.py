@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from labkit.data import check_images, check_labels
+from labkit.evasion import check_eps
 
 __all__ = [
     "LabelOracle", "QueryBudgetExceeded", "new_substitute", "reset_substitute", "natural_patches",
@@ -338,12 +339,6 @@ def plot_agreement(curves: dict[str, tuple[Sequence[float], Sequence[float]]], *
     return fig
 
 
-def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) or not 0.0 <= eps <= 1.0:
-        raise ValueError(f"eps must be a number in [0, 1] (pixel units of [0, 1] images), got {eps!r}")
-    return float(eps)
-
-
 def transfer_sweep(victim: Any, substitutes: dict[str, Any], x: np.ndarray, y: np.ndarray,
                    eps_values: Sequence[float]) -> Any:
     """Return the victim's accuracy on FGSM images crafted on each substitute, for each eps (a DataFrame).
@@ -362,7 +357,7 @@ def transfer_sweep(victim: Any, substitutes: dict[str, Any], x: np.ndarray, y: n
 
     from labkit.models import accuracy
 
-    eps_values = [_check_eps(eps) for eps in eps_values]
+    eps_values = [check_eps(eps, what="every eps in eps_values") for eps in eps_values]
     if not eps_values:
         raise ValueError("eps_values is empty: pass a few strengths, e.g. [0, 0.05, 0.1, 0.15, 0.2]")
     x = check_images(x, tuple(victim.input_shape))

@@ -13,12 +13,11 @@ mean the base class", and the target follows.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
-from labkit.data import check_images
+from labkit.data import check_images, check_labels
 from labkit.models import FEATURES_LAYER
 
 __all__ = [
@@ -27,9 +26,6 @@ __all__ = [
     "poison_frogs_trials", "triplet_grid",
 ]
 
-
-# every fine-tuned copy is a new ART classifier with its own tf.function: TensorFlow's retracing warning is noise
-logging.getLogger("tensorflow").addFilter(lambda record: "triggered tf.function retracing" not in record.getMessage())
 
 
 def _is_int(n: Any) -> bool:
@@ -104,9 +100,7 @@ def pick_targets(classifier: Any, x: np.ndarray, y: np.ndarray, n_targets: int, 
     :param n_targets: how many targets; ``seed``: seed of the random choice.
     :return: the indices of the targets in ``x`` and their base classes.
     """
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    y = check_labels(y, len(x), nb_classes=classifier.nb_classes)
     probs = classifier.predict(check_images(x, classifier.input_shape))
     correct = np.flatnonzero(probs.argmax(axis=1) == y)
     if not _is_int(n_targets) or not 1 <= n_targets <= len(correct):
@@ -325,11 +319,7 @@ def fine_tune_last_layer(classifier: Any, x: np.ndarray, y: np.ndarray, *, steps
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate}; try 0.01")
     x = check_images(x, classifier.input_shape)
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
-    if y.min(initial=0) < 0 or y.max(initial=0) >= classifier.nb_classes:
-        raise ValueError(f"labels must be class indices in [0, {classifier.nb_classes - 1}], got {y.min()}..{y.max()}")
+    y = check_labels(y, len(x), nb_classes=classifier.nb_classes)
     victim = last_layer_copy(classifier)
     head = victim.model.get_layer("predictions")
     features = features_of(feature_extractor(victim), x)

@@ -159,8 +159,10 @@ def test_bad_shapes_classes_and_sizes_raise_clear_errors(small, victim):
         cl.pick_targets(victim, small.x_test, small.y_test, 0)
     with pytest.raises(ValueError, match="opacity must be in"):
         cl.watermark(small.x_train[:2], small.x_test[0], 1.0)
-    with pytest.raises(ValueError, match="labels must be class indices"):
+    with pytest.raises(ValueError, match="labels must be integers in \\[0, 9\\]"):
         cl.fine_tune_last_layer(victim, small.x_train[:3], [0, 1, 12])
+    with pytest.raises(ValueError, match="x has 3 images but y has 2 labels"):
+        cl.fine_tune_last_layer(victim, small.x_train[:3], [0, 1])
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         cl.fine_tune_last_layer(victim, small.x_train[:3], [0, 1, 2], steps=0)
     with pytest.raises(ValueError, match="no layer named"):

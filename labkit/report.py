@@ -211,7 +211,8 @@ def _extension_scenarios(metrics: dict[str, Any]) -> list[Scenario | tuple[str, 
     else:
         rows.append((title, notebook_for("clean_label.")))
     each("availability", "availability poisoning", lambda name, key: Scenario(
-        f"availability poisoning ({name})", drop=key + "accuracy_drop", family="extensions", attack="extension"))
+        f"availability poisoning ({name})", clean=key + "accuracy", drop=key + "accuracy_drop", family="extensions",
+        attack="extension", notes=(key + "accuracy_drop", "availability.poison_fraction", "availability.classes")))
     return rows
 
 
@@ -226,7 +227,7 @@ _NOTE_LABELS = {"eps": "eps", "poison_fraction": "poison", "target_class": "targ
                 "clean_abstain_rate": "abstains on clean", "triggered_abstain_rate": "abstains on triggered",
                 "agreement": "agreement with the victim", "queries": "queries", "auc": "AUC",
                 "n_targets": "targets", "mean_perturbation_linf": "mean L∞ perturbation",
-                "accuracy_drop": "accuracy drop"}
+                "accuracy_drop": "drop vs its own clean SVM", "classes": "SVM on digits"}
 _PERCENT = {"poison_fraction", "clean_abstain_rate", "triggered_abstain_rate"}
 
 
@@ -234,7 +235,9 @@ def _note(key: str, value: Any) -> str:
     """Return one short note like ``eps 0.15`` or ``poison 10%`` for the notes column."""
     field_name = key.rsplit(".", 1)[-1]
     label = _NOTE_LABELS.get(field_name, field_name.replace("_", " "))
-    if isinstance(value, list):
+    if isinstance(value, list) and field_name.endswith("flagged_classes"):
+        value = ("class " if len(value) == 1 else "classes ") + ", ".join(map(str, value)) if value else "none"
+    elif isinstance(value, list):
         value = ", ".join(map(str, value)) if value else "none"
     elif isinstance(value, float):
         value = f"{value:.0%}" if field_name in _PERCENT else f"{value:.3g}"

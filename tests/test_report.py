@@ -89,12 +89,16 @@ def test_extension_rows_appear_when_their_numbers_exist():
     metrics = {**FULL, "extraction.jacobian.agreement": 0.84, "extraction.jacobian.queries": 1800,
                "extraction.jacobian.transfer_attack_accuracy": 0.41, "membership.overfitted.attack_accuracy": 0.66,
                "membership.overfitted.auc": 0.71, "membership.overfitted.model_accuracy": 0.9,
-               "availability.svm.accuracy_drop": 0.12}
+               "availability.svm.accuracy_drop": 0.12, "availability.svm.accuracy": 0.81,
+               "availability.poison_fraction": 0.03}
     table = report.report_table(metrics)
     extraction = table.loc["model extraction (jacobian) · transfer FGSM"]
     assert extraction["accuracy under attack"] == 0.41 and "queries 1800" in extraction["notes"]
     assert table.loc["membership inference (overfitted)", "attack success"] == 0.66
-    assert table.loc["availability poisoning (svm)", "Δ clean vs baseline"] == pytest.approx(-0.12)
+    availability = table.loc["availability poisoning (svm)"]
+    assert availability["Δ clean vs baseline"] == pytest.approx(-0.12)   # against its own SVM, not the CNN
+    assert availability["clean accuracy"] == 0.81 and availability["status"] == "ok"
+    assert "drop vs its own clean SVM 0.12" in availability["notes"] and "poison 3%" in availability["notes"]
     assert table.loc["clean-label poisoning (Poison Frogs)", "status"].startswith("not run")
     assert "model extraction" not in table.index
 
@@ -196,3 +200,10 @@ def test_report_notebook_stops_at_an_empty_group_cell(class_setting):
     with pytest.raises(CellExecutionError, match="Fill in GROUP_ID"):
         _execute(_report_notebook(), class_setting)
     assert labkit.load_metrics(class_setting / "metrics.json") == FULL
+
+
+def test_notes_name_the_classes_neural_cleanse_flags():
+    table = report.report_table({**FULL, "neural_cleanse.flagged_classes": [0, 3]})
+    assert "Neural Cleanse flags classes 0, 3" in table.loc["backdoored model · trigger", "notes"]
+    assert "Neural Cleanse flags class 0" in report.report_table(FULL).loc["backdoored model · trigger", "notes"]
+    assert "Neural Cleanse flags none" in table.loc["baseline", "notes"]

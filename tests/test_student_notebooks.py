@@ -66,20 +66,28 @@ def test_the_student_edition_is_valid_and_has_no_solution_left(path):
             assert blanked.source == original.source
 
 
-def test_labkit_run_writes_the_student_edition_and_a_student_notebook_stops_at_its_first_exercise(tmp_path,
-                                                                                                   monkeypatch):
+@pytest.fixture(scope="module")
+def fast_build(tmp_path_factory):
+    """A fast run of the solution 00 (the baseline the others load), with the student edition it writes."""
+    out = tmp_path_factory.mktemp("build")
+    run_notebooks(["00"], out=out, fast=True, progress=False)
+    return out
+
+
+def test_labkit_run_writes_one_student_notebook_per_solution_notebook(fast_build):
+    written = sorted(p.name for p in (fast_build / "student").glob("*.ipynb"))
+    assert written == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("name", ["01_evasion_fgsm", "03_backdoor_poisoning"])
+def test_a_student_notebook_runs_up_to_its_first_exercise_and_stops_there(fast_build, monkeypatch, name):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    out = tmp_path / "build"
-    run_notebooks(["00"], out=out, fast=True, progress=False)   # the solution 00: the baseline the others load
-    written = sorted(p.name for p in (out / "student").glob("*.ipynb"))
-    assert written == [p.name for p in NOTEBOOKS]
-
-    path = next(p for p in NOTEBOOKS if p.stem == "03_backdoor_poisoning")
-    student = _read(out / "student" / path.name)
+    path = next(p for p in NOTEBOOKS if p.stem == name)
+    student = _read(fast_build / "student" / path.name)
     first = next(c for c in student.cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source)
-    monkeypatch.setenv("LABKIT_OUT", str(out))
+    monkeypatch.setenv("LABKIT_OUT", str(fast_build))
     monkeypatch.setenv("LABKIT_FAST", "1")
     client = NotebookClient(student, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})

@@ -14,6 +14,8 @@ from labkit import check
 from labkit.models import build_model, wrap_model
 from labkit.poisoning import Trigger, poison_dataset
 
+from check_helpers import fails, passes
+
 EPS = 0.1
 TARGET = 0
 
@@ -24,20 +26,6 @@ def lab():
     labkit.set_seed(0)
     clf = labkit.train_model(data.x_train, data.y_train, epochs=8, progress=False)
     return data, clf
-
-
-def passes(capsys, fn, *args, **kwargs):
-    assert fn(*args, **kwargs) is True
-    assert "passed" in capsys.readouterr().out
-
-
-def fails(capsys, fn, *args, hint, **kwargs):
-    assert fn(*args, **kwargs) is False
-    out = capsys.readouterr().out
-    assert "not yet" in out and "passed" not in out
-    assert hint in out, out
-    with pytest.raises(check.CheckFailed, match=hint):
-        fn(*args, strict=True, **kwargs)
 
 
 def test_strict_mode_from_the_environment(lab, monkeypatch):

@@ -11,24 +11,12 @@ from labkit import availability as av
 from labkit import check
 from labkit.clean_label import perturbation_linf
 
+from check_helpers import fails, passes
+
 # make_svc passes probability=False, which scikit-learn 1.9 warns about (see labkit.availability)
 pytestmark = pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated:FutureWarning")
 
 EPS, TARGET, BASE, K = 0.2, 3, 8, 4
-
-
-def passes(capsys, fn, *args, **kwargs):
-    assert fn(*args, **kwargs) is True
-    assert "passed" in capsys.readouterr().out
-
-
-def fails(capsys, fn, *args, hint, **kwargs):
-    assert fn(*args, **kwargs) is False
-    out = capsys.readouterr().out
-    assert "not yet" in out and "passed" not in out
-    assert hint in out, out
-    with pytest.raises(check.CheckFailed, match=hint):
-        fn(*args, strict=True, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from labkit.membership import score_attack, train_target
 from labkit.paths import notebooks_dir
 from labkit.student import BEGIN, exercise_cell_metadata, student_notebook
 
+from check_helpers import fails, passes
+
 EPS = 0.1
 
 
@@ -32,20 +34,6 @@ def lab():
     stolen = victim.predict(data.x_train).argmax(axis=1)
     substitute = labkit.train_model(data.x_train, stolen, epochs=8, progress=False)
     return data, victim, substitute
-
-
-def passes(capsys, fn, *args, **kwargs):
-    assert fn(*args, **kwargs) is True
-    assert "passed" in capsys.readouterr().out
-
-
-def fails(capsys, fn, *args, hint, **kwargs):
-    assert fn(*args, **kwargs) is False
-    out = capsys.readouterr().out
-    assert "not yet" in out and "passed" not in out
-    assert hint in out, out
-    with pytest.raises(check.CheckFailed, match=hint):
-        fn(*args, strict=True, **kwargs)
 
 
 def far(*values):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import pytest
@@ -23,3 +24,13 @@ def fails(capsys: Any, fn: Callable[..., bool], *args: Any, hint: str, **kwargs:
     assert hint in out, out
     with pytest.raises(check.CheckFailed, match=hint):
         fn(*args, strict=True, **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def small_lab() -> tuple[Any, Any]:
+    """Return a small digits split and a classifier trained on it (seed 0), shared by the self-check tests."""
+    import labkit
+
+    data = labkit.load_dataset(n_train=300, n_test=120)
+    labkit.set_seed(0)
+    return data, labkit.train_model(data.x_train, data.y_train, epochs=8, progress=False)

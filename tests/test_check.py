@@ -14,7 +14,7 @@ from labkit import check
 from labkit.models import build_model, wrap_model
 from labkit.poisoning import Trigger, poison_dataset
 
-from check_helpers import fails, passes
+from check_helpers import fails, passes, small_lab
 
 EPS = 0.1
 TARGET = 0
@@ -22,10 +22,7 @@ TARGET = 0
 
 @pytest.fixture(scope="module")
 def lab():
-    data = labkit.load_dataset(n_train=300, n_test=120)
-    labkit.set_seed(0)
-    clf = labkit.train_model(data.x_train, data.y_train, epochs=8, progress=False)
-    return data, clf
+    return small_lab()
 
 
 def test_strict_mode_from_the_environment(lab, monkeypatch):

@@ -19,7 +19,7 @@ from labkit.membership import score_attack, train_target
 from labkit.paths import notebooks_dir
 from labkit.student import BEGIN, exercise_cell_metadata, student_notebook
 
-from check_helpers import fails, passes
+from check_helpers import fails, passes, small_lab
 
 EPS = 0.1
 
@@ -27,9 +27,7 @@ EPS = 0.1
 @pytest.fixture(scope="module")
 def lab():
     """A victim, and a substitute trained on the victim's labels for the training images (a theft)."""
-    data = labkit.load_dataset(n_train=300, n_test=120)
-    labkit.set_seed(0)
-    victim = labkit.train_model(data.x_train, data.y_train, epochs=8, progress=False)
+    data, victim = small_lab()
     labkit.set_seed(1)
     stolen = victim.predict(data.x_train).argmax(axis=1)
     substitute = labkit.train_model(data.x_train, stolen, epochs=8, progress=False)

@@ -219,11 +219,12 @@ def svm_accuracy(task: BinaryTask, x_poison: np.ndarray | None = None, y_poison:
     """
     x, y = task.x_train, task.y_train
     if x_poison is not None and len(x_poison):
-        y_poison = np.asarray(y_poison)
-        y_poison = y_poison.argmax(axis=1) if y_poison.ndim == 2 else y_poison.reshape(-1)
-        if np.asarray(x_poison).shape[1:] != x.shape[1:] or len(y_poison) != len(x_poison):
-            raise ValueError(f"x_poison must have shape (n, {x.shape[1]}) with one label each, got "
-                             f"{np.asarray(x_poison).shape} and {len(y_poison)} labels")
+        from labkit.data import check_labels
+
+        if np.asarray(x_poison).shape[1:] != x.shape[1:]:
+            raise ValueError(f"x_poison must have shape (n, {x.shape[1]}), flattened like task.x_train, got "
+                             f"{np.asarray(x_poison).shape}")
+        y_poison = check_labels(y_poison, len(x_poison), what="y_poison", nb_classes=2, images="x_poison")
         x, y = np.vstack([x, x_poison]), np.concatenate([y, y_poison])
     return float(make_svc(kernel, C).fit(x, y).score(task.x_test, task.y_test))
 

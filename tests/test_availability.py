@@ -146,5 +146,10 @@ def test_bad_input_raises_clear_errors(task):
         av.poison_starts(task, len(task.x_train) + 1)
     with pytest.raises(ValueError, match="x_poison must have shape"):
         av.svm_accuracy(task, np.zeros((2, 64)), np.array([0, 1]))
+    x_two = np.zeros((2, task.x_train.shape[1]))
+    with pytest.raises(ValueError, match="x_poison has 2 images but y_poison has 3 labels"):
+        av.svm_accuracy(task, x_two, np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"labels must be integers in \[0, 1\]"):
+        av.svm_accuracy(task, x_two, np.array([0, 2]))
     with pytest.raises(ValueError, match="counts must lie in"):
         av.accuracy_curve(task, task.x_train[:3], task.y_train[:3], [0, 4])

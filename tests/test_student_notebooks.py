@@ -37,6 +37,8 @@ def test_marker_pairs_are_balanced(path):
 def test_every_notebook_has_two_to_four_exercises_each_followed_by_a_self_check(path):
     nb = _read(path)
     assert 2 <= check_markers(nb, path.name) <= 4   # a practical is something students do, not watch
+    grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.get("metadata", {})]
+    assert len(grade_ids) == len(set(grade_ids))   # nbgrader needs each cell's grade_id to be unique
     code = [c for c in nb.cells if c.cell_type == "code"]
     for cell, after in zip(code, code[1:] + [None]):
         if BEGIN in cell.source:   # the very next code cell checks the pair's work

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="A Jupyter lab kit on machine-learning security.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the lab's notebooks headlessly and keep metrics and timings")
-    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")
+    run.add_argument("notebooks", nargs="*",
+                     help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")
     run.add_argument("--fast", action="store_true", help="the smoke setting CI uses: fewer epochs and samples")
     run.add_argument("--out", default=os.environ.get("LABKIT_OUT") or "build",
                      help="build folder (default: $LABKIT_OUT if set, else build)")

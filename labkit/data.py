@@ -223,5 +223,6 @@ def check_labels(y: np.ndarray, n: int, *, what: str = "y", nb_classes: int | No
     if len(labels) != n:
         raise ValueError(f"{images} has {n} images but {what} has {len(labels)} labels")
     if nb_classes is not None and (labels.min(initial=0) < 0 or labels.max(initial=0) >= nb_classes):
-        raise ValueError(f"labels must be integers in [0, {nb_classes - 1}], got range [{labels.min()}, {labels.max()}]")
+        raise ValueError(f"labels must be integers in [0, {nb_classes - 1}], "
+                         f"got range [{labels.min()}, {labels.max()}]")
     return labels.astype(np.int64)

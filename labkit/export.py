@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 from labkit.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, CORE_KEYS, GROUP_MIME, METRICS_MIME, REPORT_TAG,
                            metric_order)
 from labkit.sanitize import page, render_cell
+from labkit.student import ANSWER as NBGRADER_ANSWER
 
 __all__ = ["Submission", "ExportResult", "find_submissions", "read_submission", "export_submissions"]
 
@@ -202,7 +203,8 @@ def read_submission(path: Path, root: Path) -> Submission:
     if errors:
         sub.problems.append(f"{errors} report cell(s) ended in an error")
     answers = [c for c in sub.cells if c.get("cell_type") == "markdown" and ANSWER_TAG in _tags(c)]
-    empty = sum("".join(c.get("source") or "").strip() in {"", ANSWER_PLACEHOLDER} for c in answers)
+    blank = {"", ANSWER_PLACEHOLDER, NBGRADER_ANSWER}   # labkit's placeholder, and nbgrader's in its releases
+    empty = sum("".join(c.get("source") or "").strip() in blank for c in answers)
     if empty:
         sub.problems.append(f"{empty} of {len(answers)} answers left empty")
     if sub.cells:

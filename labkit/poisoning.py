@@ -270,7 +270,8 @@ def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_cla
     triggered = predicted_labels(classifier, trigger(np.asarray(x)[y != target_class]))
     return {"clean_accuracy": float(np.mean(clean == y)),
             "attack_success_rate": attack_success_rate(classifier, x, y, target_class=target_class, trigger=trigger),
-            "clean_abstain_rate": float(np.mean(clean == -1)), "triggered_abstain_rate": float(np.mean(triggered == -1))}
+            "clean_abstain_rate": float(np.mean(clean == -1)),
+            "triggered_abstain_rate": float(np.mean(triggered == -1))}
 
 
 def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class: int, trigger: Any,

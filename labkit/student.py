@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["BEGIN", "END", "MarkerError", "check_markers", "student_notebook", "write_student_edition",
-           "exercise_cell_metadata"]
+           "exercise_cell_metadata", "answer_cell_metadata"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -50,19 +50,42 @@ def _regions(source: str, where: str) -> list[tuple[int, int, str]]:
     return regions
 
 
+def _nbgrader_problem(meta: dict[str, Any], cell_type: str, seen: set[str]) -> str | None:
+    """Return what nbgrader's metadata validator (schema 3) would reject in one cell's metadata, else None."""
+    grade, solution, locked = meta.get("grade", False), meta.get("solution", False), meta.get("locked", False)
+    if not (grade or solution or locked):
+        return None
+    grade_id = meta.get("grade_id", "")
+    if not grade_id:
+        return "an nbgrader cell needs a non-empty grade_id"
+    if grade_id in seen:
+        return f"grade_id {grade_id!r} is used twice (nbgrader needs unique ids)"
+    seen.add(grade_id)
+    if grade and "points" not in meta:
+        return f"grade cell {grade_id!r} has no points"
+    if cell_type == "markdown" and not meta.get("task", False) and bool(grade) != bool(solution):
+        return f"markdown cell {grade_id!r} must be both a grade and a solution cell (a graded written answer)"
+    return None
+
+
 def check_markers(nb: Any, name: str = "notebook") -> int:
-    """Check that every solution region is balanced and not nested; return the number of exercises.
+    """Check that every solution region is balanced and not nested, and that the nbgrader metadata is what
+    nbgrader accepts; return the number of exercises.
 
     An exercise is a code cell with at least one region or a markdown cell marked as an nbgrader solution.
 
     :param nb: a notebook (nbformat node).
     :param name: the notebook's name, used in error messages.
     """
-    count = 0
+    count, seen = 0, set()
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index}"
         regions = _regions(cell.source, where)
-        solution = cell.get("metadata", {}).get("nbgrader", {}).get("solution", False)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        problem = _nbgrader_problem(meta, cell.cell_type, seen)
+        if problem:
+            raise MarkerError(f"{where}: {problem}")
+        solution = meta.get("solution", False)
         if cell.cell_type == "code":
             if regions and not solution:
                 raise MarkerError(f"{where}: a solution region in a cell whose nbgrader metadata lacks solution: true")
@@ -75,9 +98,19 @@ def check_markers(nb: Any, name: str = "notebook") -> int:
 
 
 def exercise_cell_metadata(grade_id: str) -> dict[str, Any]:
-    """Return the nbgrader metadata that marks a cell as an (ungraded) exercise with the id ``grade_id``."""
+    """Return the nbgrader metadata that marks a code cell as an (ungraded, self-checked) exercise ``grade_id``."""
     return {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3, "solution": True,
             "task": False}
+
+
+def answer_cell_metadata(grade_id: str, points: float) -> dict[str, Any]:
+    """Return the nbgrader metadata that marks a markdown cell as a written answer ``grade_id``, graded by hand.
+
+    :param grade_id: the answer's id, unique in its notebook.
+    :param points: the points it is worth (the rubric's).
+    """
+    return {"grade": True, "grade_id": grade_id, "locked": False, "points": points, "schema_version": 3,
+            "solution": True, "task": False}
 
 
 def _blank_code(source: str, where: str) -> str:

@@ -180,7 +180,9 @@ and `{source}/metrics.json` (default data, seed 0). Regenerate it after
 
 - `notebooks/` are the **solution key**: every exercise is filled in and marked with nbgrader's markers
   (`### BEGIN SOLUTION` / `### END SOLUTION` in code cells, solution markdown cells for the report's answers),
-  so the notebooks also work with nbgrader.
+  so the notebooks also work with nbgrader: `nbgrader generate_assignment` (checked with nbgrader 0.9.6) releases
+  the same student notebooks as `labkit student`, and the report's written answers are nbgrader grade cells worth
+  2 points each, as in the rubric below. The self-checks are not graded cells: they help the pair, they do not score.
 - `labkit student --out DIR` (default `build/student`) writes the **student edition**: each marked region becomes
   `# YOUR CODE HERE` / `raise NotImplementedError()`, each answer a placeholder, outputs stripped, all else
   identical. `labkit run` writes it to `build/student/` too. Hand out that folder.

@@ -258,10 +258,11 @@ def test_group_from_source_when_never_run_and_edits_after_running_are_flagged(tm
     nb.cells[2].source = "%matplotlib inline\nGROUP_ID = 'G03b'\nMEMBERS = ['Ada Lovelace', 'Alan Turing']\ngroup"
     sub = export.read_submission(write(tmp_path / "edited.ipynb", nb), tmp_path)
     assert sub.group_id == "G03" and any("edited after it was run" in p for p in sub.problems)
-    unanswered = report_notebook("G04", ("Ada",), answers=[report.ANSWER_PLACEHOLDER, ""], run=False)
+    blanks = [report.ANSWER_PLACEHOLDER, "", "YOUR ANSWER HERE"]   # labkit's, empty, nbgrader's release
+    unanswered = report_notebook("G04", ("Ada",), answers=blanks, run=False)
     sub = export.read_submission(write(tmp_path / "blank.ipynb", unanswered), tmp_path)
     assert (sub.group_id, sub.members) == ("G04", ["Ada"])
-    assert "2 of 2 answers left empty" in sub.problems and "never run: the report cells have no outputs" in sub.problems
+    assert "3 of 3 answers left empty" in sub.problems and "never run: the report cells have no outputs" in sub.problems
 
 
 def test_demo_group_is_reported_as_a_problem(tmp_path):

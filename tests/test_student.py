@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit.student import (MarkerError, check_markers, exercise_cell_metadata, student_notebook,
+from labkit.student import (MarkerError, answer_cell_metadata, check_markers, exercise_cell_metadata, student_notebook,
                             write_student_edition)
 
 
@@ -16,7 +16,7 @@ def _solution_nb():
                          outputs=[new_output("stream", name="stdout", text="2\n")])
     nested = new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION",
                            metadata={"nbgrader": exercise_cell_metadata("ex2")})
-    answer = new_markdown_cell("Because the model overfits.", metadata={"nbgrader": exercise_cell_metadata("q1")})
+    answer = new_markdown_cell("Because the model overfits.", metadata={"nbgrader": answer_cell_metadata("q1", 2)})
     plain = new_markdown_cell("## Step 1 · Explain")
     return new_notebook(cells=[plain, code, nested, answer])
 
@@ -67,7 +67,28 @@ def test_report_answer_cells_get_the_placeholder_the_export_counts_as_unanswered
     from labkit.report import ANSWER_PLACEHOLDER, ANSWER_TAG
 
     answer = new_markdown_cell("Unlearning: it keeps clean accuracy.",
-                               metadata={"nbgrader": exercise_cell_metadata("q1"), "tags": ["report", ANSWER_TAG]})
+                               metadata={"nbgrader": answer_cell_metadata("q1", 2), "tags": ["report", ANSWER_TAG]})
     student = student_notebook(new_notebook(cells=[answer]))
     assert student.cells[0].source == ANSWER_PLACEHOLDER
     assert student.cells[0].metadata["tags"] == ["report", ANSWER_TAG]
+
+
+@pytest.mark.parametrize("metadata, message", [
+    (exercise_cell_metadata("ex1"), "grade_id 'ex1' is used twice"),
+    (exercise_cell_metadata(""), "non-empty grade_id"),
+    ({k: v for k, v in answer_cell_metadata("q2", 2).items() if k != "points"}, "has no points"),
+])
+def test_nbgrader_metadata_is_checked_as_nbgrader_validates_it(metadata, message):
+    extra = new_code_cell("### BEGIN SOLUTION\nz = 3\n### END SOLUTION", metadata={"nbgrader": metadata})
+    nb = _solution_nb()
+    nb.cells.append(extra)
+    with pytest.raises(MarkerError, match=message):
+        check_markers(nb)
+
+
+def test_a_written_answer_must_be_a_graded_cell_as_nbgrader_requires():
+    ungraded = new_markdown_cell("An answer.", metadata={"nbgrader": exercise_cell_metadata("q9")})
+    with pytest.raises(MarkerError, match="both a grade and a solution cell"):
+        check_markers(new_notebook(cells=[ungraded]))
+    assert check_markers(new_notebook(cells=[new_markdown_cell("An answer.",
+                                                               metadata={"nbgrader": answer_cell_metadata("q9", 2)})]))

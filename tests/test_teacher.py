@@ -39,13 +39,13 @@ def test_exercise_table_reads_each_exercise_and_its_check_from_the_notebooks(tmp
     import nbformat
 
     from labkit.runner import lab_notebooks
-    from labkit.student import check_markers, exercise_cell_metadata
+    from labkit.student import answer_cell_metadata, check_markers, exercise_cell_metadata
 
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
     code.metadata["nbgrader"] = exercise_cell_metadata("x")
     answer = nbformat.v4.new_markdown_cell("A fine answer.")
-    answer.metadata["nbgrader"] = exercise_cell_metadata("q")
+    answer.metadata["nbgrader"] = answer_cell_metadata("q", 2)
     nb.cells = [nbformat.v4.new_markdown_cell("Intro.\n\n**Exercise 1.** Set `x` to one: the unit. Then go on."),
                 code, nbformat.v4.new_code_cell("labkit.check.unit(x)"),
                 nbformat.v4.new_markdown_cell("**Question 1.** Why one? Say why."), answer]

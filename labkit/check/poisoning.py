@@ -8,7 +8,8 @@ import numpy as np
 
 from labkit.check._base import _close, _is_number, _rate_problem, _verdict
 
-__all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation", "chosen_mitigation"]
+__all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation",
+           "chosen_mitigation"]
 
 
 def backdoor_attack(attack: Any, x_demo: Any, y_demo: Any, x: np.ndarray, *, target_class: int,

@@ -22,7 +22,7 @@ lab: venv
 ## make test: unit tests, then nbval over every notebook in the fast (smoke) setting
 test: venv
 	$(BIN)/python -m pytest tests
-	LABKIT_FAST=1 LABKIT_OUT=$(OUT)/nbval $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks
+	LABKIT_FAST=1 LABKIT_STRICT_CHECKS=1 LABKIT_OUT=$(OUT)/nbval $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks
 
 ## make notebook: JupyterLab on notebooks/
 notebook: venv

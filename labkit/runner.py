@@ -97,11 +97,13 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     executed_dir = out / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    from labkit.check import STRICT_ENV
     from labkit.report import DEMO_GROUP, GROUP_ENV
 
     # nobody can type names in a headless run: the report's group cell falls back to a (marked) demo group
+    # the notebooks are the solution key: a self-check failing on them is an error (LABKIT_STRICT_CHECKS=0 relaxes)
     env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0",
-           GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP}
+           GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP, STRICT_ENV: os.environ.get(STRICT_ENV) or "1"}
     with _environment(**env), tqdm(paths, desc="notebooks", unit="nb", disable=not progress) as bar:
         for path in bar:
             bar.set_postfix_str(path.name)

@@ -77,3 +77,14 @@ def test_labkit_run_writes_to_LABKIT_OUT_unless_told_otherwise(monkeypatch, tmp_
     monkeypatch.delenv("LABKIT_OUT")
     assert cli.main(["run", "00"]) == 0
     assert seen == [str(tmp_path / "env"), str(tmp_path / "flag"), "build"]
+
+
+def test_a_self_check_that_fails_on_the_solution_key_fails_the_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_STRICT_CHECKS", raising=False)
+    wrong = _notebook(tmp_path / "13_wrong.ipynb", "import labkit",
+                      "labkit.check.chosen_mitigation(None, __import__('pandas').DataFrame("
+                      "{'clean_accuracy': [0.9, 0.9], 'attack_success_rate': [1.0, 0.1]}, index=['none', 'fix']))")
+    with pytest.raises(NotebookFailed, match="CheckFailed"):
+        run_notebooks([wrong], out=tmp_path / "out", progress=False)
+    monkeypatch.setenv("LABKIT_STRICT_CHECKS", "0")   # a teacher can relax it: the check then only prints its hint
+    run_notebooks([wrong], out=tmp_path / "relaxed", progress=False)

@@ -46,14 +46,6 @@ def _rate_problem(value: Any, what: str) -> str | None:
     return None
 
 
-def _predicted(classifier: Any, x: np.ndarray) -> np.ndarray:
-    return np.asarray(classifier.predict(np.asarray(x, dtype=np.float32), batch_size=256)).argmax(axis=1)
-
-
-def _share_correct(classifier: Any, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(_predicted(classifier, x) == np.asarray(y).reshape(-1)))
-
-
 def _close(a: float, b: float) -> bool:
     return abs(float(a) - float(b)) <= TOLERANCE
 

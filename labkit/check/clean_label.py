@@ -31,8 +31,10 @@ def poison_linf(linf: Any, poisons: np.ndarray, bases: np.ndarray, *, x_target: 
     :param x_target: the target image (1HWC), to recognise a distance measured to it (optional).
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
+    from labkit.clean_label import perturbation_linf
+
     change = _per_image(poisons) - _per_image(bases)
-    expected = np.abs(change).max(axis=1)
+    expected = perturbation_linf(poisons, bases).astype(np.float64)
     value = np.asarray(linf)
     value = value.astype(np.float64) if value.size and value.dtype.kind in "iuf" else None
     hint = None

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from labkit.check._base import _close, _eps_problem, _rate_problem, _share_correct, _verdict
+from labkit.check._base import _close, _eps_problem, _rate_problem, _verdict
+from labkit.models import accuracy
 
 __all__ = ["clean_accuracy", "predictions", "fgsm_attack", "pgd_attack", "accuracy_under_attack", "adversarial_trainer",
            "madry_trainer"]
@@ -26,9 +27,9 @@ def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.n
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
     hint = _rate_problem(value, "the clean accuracy")
-    if hint is None and not _close(value, _share_correct(classifier, x_test, y_test)):
+    if hint is None and not _close(value, accuracy(classifier, x_test, y_test)):
         hint = "compare the predicted class (argmax of classifier.predict) with the true labels of the test images"
-        if x_train is not None and y_train is not None and _close(value, _share_correct(classifier, x_train, y_train)):
+        if x_train is not None and y_train is not None and _close(value, accuracy(classifier, x_train, y_train)):
             hint = ("this is the accuracy on the training images the model learnt from; measure it on the test "
                     "images it has never seen")
     return _verdict("clean accuracy", hint, strict)
@@ -125,13 +126,13 @@ def accuracy_under_attack(value: Any, classifier: Any, x_adv: np.ndarray, y: np.
     """
     hint = _rate_problem(value, "the accuracy under attack")
     if hint is None:
-        expected = _share_correct(classifier, x_adv, y)
+        expected = accuracy(classifier, x_adv, y)
         if not _close(value, expected):
             hint = "compare the model's answers on the adversarial images with their true labels"
             if _close(value, 1.0 - expected):
                 hint = ("this is the share of attacks that succeed; the accuracy is the share the model still "
                         "gets right")
-            elif x_clean is not None and _close(value, _share_correct(classifier, x_clean, y)):
+            elif x_clean is not None and _close(value, accuracy(classifier, x_clean, y)):
                 hint = "this is measured on the clean images: predict on the adversarial ones"
     return _verdict("accuracy under attack", hint, strict)
 

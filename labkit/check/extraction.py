@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from labkit.check._base import _close, _eps_problem, _predicted, _rate_problem, _share_correct, _verdict
+from labkit.check._base import _close, _eps_problem, _rate_problem, _verdict
+from labkit.models import accuracy
+from labkit.poisoning import predicted_labels
 
 __all__ = ["agreement", "transfer_attack"]
 
@@ -26,7 +28,7 @@ def agreement(value: Any, substitute: Any, victim: Any, x: np.ndarray, y_true: n
 
     hint = _rate_problem(value, "the agreement")
     if hint is None:
-        said, victim_said = _predicted(substitute, x), _predicted(victim, x)
+        said, victim_said = predicted_labels(substitute, x), predicted_labels(victim, x)
         expected = float(np.mean(said == victim_said))
         if not _close(value, expected):
             hint = ("compare the substitute's predicted labels (argmax of its predict) with the victim's labels "
@@ -112,16 +114,16 @@ def transfer_attack(value: Any, x_adv: np.ndarray, victim: Any, substitute: Any,
     if hint is None:
         hint = _rate_problem(value, "the victim's accuracy")
     if hint is None:
-        on_adv = _predicted(victim, x_adv)
+        on_adv = predicted_labels(victim, x_adv)
         expected = float(np.mean(on_adv == y))
         if not _close(value, expected):
             hint = "measure the victim's accuracy on x_adv against the true labels"
-            if _close(value, _share_correct(substitute, x_adv, y)):
+            if _close(value, accuracy(substitute, x_adv, y)):
                 hint = ("this is the substitute's accuracy on images made to fool it; the question is whether they "
                         "fool the victim too: measure the victim's accuracy")
-            elif _close(value, _share_correct(victim, x, y)):
+            elif _close(value, accuracy(victim, x, y)):
                 hint = "this is the victim's clean accuracy: measure it on the adversarial images x_adv"
-            elif _close(value, np.mean(on_adv == _predicted(victim, x))):
+            elif _close(value, np.mean(on_adv == predicted_labels(victim, x))):
                 hint = ("this compares the victim's answers on x_adv with its own clean answers; the accuracy "
                         "compares them with the true labels")
             elif _close(value, 1.0 - expected):

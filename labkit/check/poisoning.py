@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from labkit.check._base import _close, _is_number, _rate_problem, _verdict
+from labkit.poisoning import predicted_labels
 
 __all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation",
            "chosen_mitigation"]
@@ -99,8 +100,6 @@ def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarra
     :param trigger: the trigger.
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
-    from labkit.poisoning import predicted_labels
-
     x, y = np.asarray(x), np.asarray(y).reshape(-1)
     hint = _rate_problem(value, "the attack success rate")
     if hint is None:
@@ -120,8 +119,6 @@ def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarra
 
 
 def _same_answers(a: Any, b: Any, x: np.ndarray) -> bool:
-    from labkit.poisoning import predicted_labels
-
     return bool(np.array_equal(predicted_labels(a, x), predicted_labels(b, x)))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from labkit.data import check_images
 
 __all__ = ["MembershipSplit", "member_split", "train_target", "ShadowData", "shadow_predictions", "AttackResult",
-           "attack_metrics", "score_attack", "plot_roc", "plot_attack_bars", "plot_confidence"]
+           "attack_metrics", "membership_scores", "score_attack", "plot_roc", "plot_attack_bars", "plot_confidence"]
 
 
 @dataclass
@@ -212,25 +212,39 @@ def attack_metrics(member_scores: np.ndarray, non_member_scores: np.ndarray, *,
     return AttackResult(members, non_members, (tpr + 1.0 - fpr) / 2.0, auc, tpr - fpr)
 
 
-def score_attack(attack: Any, split: MembershipSplit, *, nb_classes: int = 10) -> AttackResult:
-    """Ask a (trained) ART membership attack about every member and non-member; return the numbers.
+def membership_scores(attack: Any, x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10,
+                      probabilities: bool = True) -> np.ndarray:
+    """Ask a (trained) ART membership attack about the images ``x``; return one score (or 0/1 guess) each.
 
     Labels go to ART one-hot: its rule-based attack would otherwise guess the number of classes from
     the labels it is given.
 
     :param attack: an ART membership-inference attack on the target (``MembershipInferenceBlackBox`` after
         ``fit``, or ``MembershipInferenceBlackBoxRuleBased``).
+    :param x: the images, with labels ``y`` (integers or one-hot).
+    :param nb_classes: number of classes, for the one-hot labels.
+    :param probabilities: scores (higher = "member") when True, else ART's 0/1 guesses.
+    """
+    from labkit.data import check_labels
+
+    onehot = np.eye(nb_classes, dtype=np.float32)[check_labels(y, len(x))]
+    out = np.asarray(attack.infer(np.asarray(x, dtype=np.float32), onehot, probabilities=probabilities),
+                     dtype=np.float64)
+    if out.ndim == 2 and out.shape[1] == 2:  # the rule-based attack's scores: (non-member, member) columns
+        out = out[:, 1]
+    return out.reshape(-1)
+
+
+def score_attack(attack: Any, split: MembershipSplit, *, nb_classes: int = 10) -> AttackResult:
+    """Ask a (trained) ART membership attack about every member and non-member; return the numbers.
+
+    :param attack: an ART membership-inference attack on the target (``MembershipInferenceBlackBox`` after
+        ``fit``, or ``MembershipInferenceBlackBoxRuleBased``).
     :param split: the members and non-members.
     :param nb_classes: number of classes, for the one-hot labels.
     """
-    eye = np.eye(nb_classes, dtype=np.float32)
-    scores = []
-    for x, y in ((split.x_members, split.y_members), (split.x_non_members, split.y_non_members)):
-        out = np.asarray(attack.infer(x, eye[y], probabilities=True), dtype=np.float64)
-        if out.ndim == 2 and out.shape[1] == 2:  # the rule-based attack: (non-member, member) columns
-            out = out[:, 1]
-        scores.append(out.reshape(-1))
-    return attack_metrics(*scores)
+    return attack_metrics(membership_scores(attack, split.x_members, split.y_members, nb_classes=nb_classes),
+                          membership_scores(attack, split.x_non_members, split.y_non_members, nb_classes=nb_classes))
 
 
 def plot_roc(results: dict[str, AttackResult], *, title: str = "Membership inference: ROC curves") -> Any:

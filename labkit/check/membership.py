@@ -39,16 +39,10 @@ def membership_attack(attack: Any, target: Any, *, strict: bool | None = None) -
 
 
 def _guesses(attack: Any, x: np.ndarray, y: np.ndarray, *, probabilities: bool) -> np.ndarray:
-    """Return the attack's answers on ``(x, y)``: 0/1 guesses, or the membership scores (labels go one-hot)."""
-    from labkit.data import check_labels
+    """Return the attack's answers on ``(x, y)``: 0/1 guesses, or the membership scores."""
+    from labkit.membership import membership_scores
 
-    labels = check_labels(y, len(x))
-    onehot = np.eye(int(attack.estimator.nb_classes), dtype=np.float32)[labels]
-    out = np.asarray(attack.infer(np.asarray(x, dtype=np.float32), onehot, probabilities=probabilities),
-                     dtype=np.float64)
-    if out.ndim == 2 and out.shape[1] == 2:   # the rule-based attack's scores: (non-member, member) columns
-        out = out[:, 1]
-    return out.reshape(-1)
+    return membership_scores(attack, x, y, nb_classes=int(attack.estimator.nb_classes), probabilities=probabilities)
 
 
 def membership_accuracy(value: Any, attack: Any, x_members: np.ndarray, y_members: np.ndarray,

@@ -208,15 +208,18 @@ def poison_starts(task: BinaryTask, n_poison: int, *, seed: int = 0) -> tuple[np
 
 
 def svm_accuracy(task: BinaryTask, x_poison: np.ndarray | None = None, y_poison: np.ndarray | None = None, *,
-                 kernel: str = "linear", C: float = 1.0) -> float:
-    """Train a fresh SVC on the training set plus the poison points; return its test accuracy.
+                 kernel: str = "linear", C: float = 1.0, on: str = "test") -> float:
+    """Train a fresh SVC on the training set plus the poison points; return its accuracy (on the test set).
 
     :param task: the two-class problem.
     :param x_poison: poison points to add (flattened), or None for the clean model.
     :param y_poison: their labels, 0 / 1 or one-hot.
     :param kernel: the SVC's kernel.
     :param C: the SVC's regularisation constant.
+    :param on: the split the accuracy is measured on: "test" (the result), "val" or "train".
     """
+    if on not in ("test", "val", "train"):
+        raise ValueError(f"on must be 'test', 'val' or 'train', got {on!r}")
     x, y = task.x_train, task.y_train
     if x_poison is not None and len(x_poison):
         from labkit.data import check_labels
@@ -226,7 +229,7 @@ def svm_accuracy(task: BinaryTask, x_poison: np.ndarray | None = None, y_poison:
                              f"{np.asarray(x_poison).shape}")
         y_poison = check_labels(y_poison, len(x_poison), what="y_poison", nb_classes=2, images="x_poison")
         x, y = np.vstack([x, x_poison]), np.concatenate([y, y_poison])
-    return float(make_svc(kernel, C).fit(x, y).score(task.x_test, task.y_test))
+    return float(make_svc(kernel, C).fit(x, y).score(getattr(task, f"x_{on}"), getattr(task, f"y_{on}")))
 
 
 def accuracy_curve(task: BinaryTask, x_poison: np.ndarray, y_poison: np.ndarray, counts: Sequence[int], *,

@@ -76,6 +76,11 @@ def test_art_svm_attack_lowers_the_test_accuracy_on_a_small_problem(task):
     assert poisoned < clean - 0.02, f"clean {clean:.3f}, poisoned {poisoned:.3f}"
     curve = av.accuracy_curve(task, x_poison, y_poison, [0, 8], C=10.0)
     assert curve[0] == clean and curve[1] == poisoned
+    fitted = av.make_svc("linear", C=10.0).fit(np.vstack([task.x_train, x_poison]),
+                                               np.r_[task.y_train, y_poison.argmax(axis=1)])
+    for on in ("val", "train"):   # the same fresh SVC, scored on another split
+        expected = fitted.score(getattr(task, f"x_{on}"), getattr(task, f"y_{on}"))
+        assert av.svm_accuracy(task, x_poison, y_poison, C=10.0, on=on) == expected
 
 
 def _hinge(task, point, label, C):
@@ -144,6 +149,8 @@ def test_bad_input_raises_clear_errors(task):
         av.make_svc("linear", C=0.0)
     with pytest.raises(ValueError, match="n_poison must be an integer"):
         av.poison_starts(task, len(task.x_train) + 1)
+    with pytest.raises(ValueError, match="on must be 'test', 'val' or 'train'"):
+        av.svm_accuracy(task, on="validation")
     with pytest.raises(ValueError, match="x_poison must have shape"):
         av.svm_accuracy(task, np.zeros((2, 64)), np.array([0, 1]))
     x_two = np.zeros((2, task.x_train.shape[1]))

@@ -71,15 +71,6 @@ def svm_poisoning_attack(attack: Any, victim: Any, task: Any, *, step: float | N
     return _verdict("SVM poisoning attack", hint, strict)
 
 
-def _fresh_accuracy(task: Any, x_extra: np.ndarray, y_extra: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
-                    kernel: str, C: float) -> float:
-    """Train a fresh SVC on the training set plus ``(x_extra, y_extra)``; return its accuracy on ``x_eval``."""
-    from labkit.availability import make_svc
-
-    x, y = np.vstack([task.x_train, x_extra]), np.concatenate([task.y_train, y_extra])
-    return float(make_svc(kernel, C).fit(x, y).score(x_eval, y_eval))
-
-
 def _victim_accuracy(victim: Any, task: Any) -> float:
     """The test accuracy of the victim as it stands (NaN when it cannot predict)."""
     try:
@@ -105,30 +96,29 @@ def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.
     :param victim: the ART-wrapped SVM the attack ran on, to recognise its accuracy (optional).
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
-    x_poison, y_poison = np.asarray(x_poison, dtype=np.float64), np.asarray(y_poison)
-    y_poison = y_poison.argmax(axis=1) if y_poison.ndim == 2 else y_poison.reshape(-1)
+    from labkit.availability import svm_accuracy
+
     hint = _rate_problem(value, "the test accuracy")
     if hint is None:
         fit = dict(kernel=kernel, C=C)
-        expected = _fresh_accuracy(task, x_poison, y_poison, task.x_test, task.y_test, **fit)
+        expected = svm_accuracy(task, x_poison, y_poison, **fit)
         if not _close(value, expected):
             hint = ("train a fresh SVC (the lab's KERNEL and C) on the training set plus the poison points, "
                     "then score it on the test set")
-            empty = x_poison[:0], y_poison[:0]
             if victim is not None and _close(value, _victim_accuracy(victim, task)):
                 hint = ("this is the victim as it stands, last refitted by ART's attack for its own steps: poisoning "
                         "acts through training, so train a fresh SVC on the training set plus all the poison points")
-            elif _close(value, _fresh_accuracy(task, *empty, task.x_test, task.y_test, **fit)):
+            elif _close(value, svm_accuracy(task, **fit)):
                 hint = ("this is the accuracy without the poison points: add x_poison, with its labels, to the "
                         "training set before fitting")
-            elif _close(value, _fresh_accuracy(task, x_poison, y_poison, task.x_val, task.y_val, **fit)):
+            elif _close(value, svm_accuracy(task, x_poison, y_poison, on="val", **fit)):
                 hint = ("this is measured on the attacker's validation data; the result is measured on the test set, "
                         "which neither the victim nor the attacker used")
-            elif _close(value, _fresh_accuracy(task, x_poison, y_poison, task.x_train, task.y_train, **fit)):
+            elif _close(value, svm_accuracy(task, x_poison, y_poison, on="train", **fit)):
                 hint = "this is measured on the training points; the result is measured on the test set"
             elif _close(value, 1.0 - expected):
                 hint = "this is the error rate, the share of test points the poisoned SVM gets wrong"
-            elif _is_number(C) and float(C) != 1.0 and _close(value, _fresh_accuracy(
-                    task, x_poison, y_poison, task.x_test, task.y_test, kernel=kernel, C=1.0)):
+            elif _is_number(C) and float(C) != 1.0 and _close(
+                    value, svm_accuracy(task, x_poison, y_poison, kernel=kernel, C=1.0)):
                 hint = "train the SVC with the lab's settings: make_svc(KERNEL, C), not scikit-learn's default C"
     return _verdict("poisoned accuracy", hint, strict)

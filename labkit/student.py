@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["BEGIN", "END", "MarkerError", "check_markers", "student_notebook", "write_student_edition",
-           "exercise_cell_metadata", "answer_cell_metadata"]
+           "is_exercise", "exercise_cell_metadata", "answer_cell_metadata"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -89,12 +89,17 @@ def check_markers(nb: Any, name: str = "notebook") -> int:
         if cell.cell_type == "code":
             if regions and not solution:
                 raise MarkerError(f"{where}: a solution region in a cell whose nbgrader metadata lacks solution: true")
-            count += bool(regions)
-        elif cell.cell_type == "markdown":
-            if regions:
-                raise MarkerError(f"{where}: markdown answers are whole solution cells, not marked regions")
-            count += bool(solution)
+        elif cell.cell_type == "markdown" and regions:
+            raise MarkerError(f"{where}: markdown answers are whole solution cells, not marked regions")
+        count += is_exercise(cell)
     return count
+
+
+def is_exercise(cell: Any) -> bool:
+    """Return whether a cell is an exercise: a code cell with a solution region, or a markdown solution cell."""
+    if cell.cell_type == "code":
+        return any(match and match.group(3) == "BEGIN" for match in map(_MARKER.match, cell.source.splitlines()))
+    return cell.cell_type == "markdown" and bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def exercise_cell_metadata(grade_id: str) -> dict[str, Any]:
@@ -146,7 +151,7 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
             cell.source = _blank_code(cell.source, f"{name}, cell {index}")
             cell.outputs = []
             cell.execution_count = None
-        elif cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        elif is_exercise(cell):   # a written answer
             cell.source = _answer_placeholder(cell)
         cell.get("metadata", {}).pop("execution", None)
     return student

@@ -115,20 +115,19 @@ def exercise_table(notebooks: Sequence[Path]) -> str:
     """
     import nbformat
 
-    from labkit.student import BEGIN
+    from labkit.student import is_exercise
 
     rows = ["| notebook | exercise | self-check |", "| --- | --- | --- |"]
     for path in notebooks:
         cells = nbformat.read(path, as_version=4).cells
         for i, cell in enumerate(cells):
-            written = cell.cell_type == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-            if not (written or (cell.cell_type == "code" and BEGIN in cell.source)):
+            if not is_exercise(cell):
                 continue
             before = next((c.source for c in reversed(cells[:i]) if c.cell_type == "markdown" and (
                 "**Exercise" in c.source or "**Question" in c.source)), "")
             label = re.findall(r"\*\*((?:Exercise|Question) \d+\.)\*\*", before)
             what = f"{label[-1]} {_first_clause(before, label[-1])}" if label else ""
-            if written:
+            if cell.cell_type == "markdown":
                 check = "written answer (graded with the rubric)"
             else:
                 later = next((c.source for c in cells[i + 1:] if c.cell_type == "code" and "labkit.check." in c.source),

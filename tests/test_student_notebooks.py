@@ -7,6 +7,8 @@ import re
 import nbformat
 import pytest
 
+import labkit.check
+
 from labkit.runner import lab_notebooks, run_notebooks
 from labkit.student import BEGIN, END, check_markers, student_notebook
 
@@ -40,10 +42,17 @@ def test_every_notebook_has_two_to_four_exercises_each_followed_by_a_self_check(
     grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.get("metadata", {})]
     assert len(grade_ids) == len(set(grade_ids))   # nbgrader needs each cell's grade_id to be unique
     code = [c for c in nb.cells if c.cell_type == "code"]
+    numbered = 0
     for cell, after in zip(code, code[1:] + [None]):
-        if BEGIN in cell.source:   # the very next code cell checks the pair's work
-            assert after is not None and "labkit.check." in after.source, (path.name, cell.id)
+        if BEGIN in cell.source:   # the very next code cell checks the pair's work, with a check that exists
+            called = re.findall(r"labkit\.check\.(\w+)\(", after.source if after is not None else "")
+            assert called and all(hasattr(labkit.check, c) for c in called), (path.name, cell.id)
             assert cell.metadata.get("nbgrader", {}).get("solution"), (path.name, cell.id)
+            numbered += 1   # and the handout asks for it as the next numbered exercise
+            i = nb.cells.index(cell)
+            text = next(c.source for c in reversed(nb.cells[:i])
+                        if c.cell_type == "markdown" and "**Exercise" in c.source)
+            assert re.findall(r"\*\*Exercise (\d+)\.\*\*", text)[-1] == str(numbered), (path.name, cell.id)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

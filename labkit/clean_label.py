@@ -27,7 +27,6 @@ __all__ = [
 ]
 
 
-
 def _is_int(n: Any) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
 

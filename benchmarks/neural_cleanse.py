@@ -83,7 +83,7 @@ def art_steps_per_second(models: dict[str, Any], steps: int) -> dict[str, float]
 
 def labkit_steps_per_second(models: dict[str, Any], steps: int) -> dict[str, float]:
     """Time labkit's compiled search over all classes (early stop off) after a warm-up run that compiles it."""
-    from labkit.nc_optimize import TriggerSearch
+    from labkit._nc_optimize import TriggerSearch
 
     model = models["poisoned"].model
     search = TriggerSearch(model, models["x_val"].shape[1:], range(10), nb_classes=10, early_stop=False)

@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from labkit.runner import NotebookFailed, run_notebooks
+    from labkit.classroom.runner import NotebookFailed, run_notebooks
 
     try:
         timings = run_notebooks(args.notebooks, out=args.out, fast=args.fast, cell_timeout=args.cell_timeout)
@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from labkit.export import export_submissions
+    from labkit.classroom.export import export_submissions
 
     try:
         result = export_submissions(args.submissions, args.out)
@@ -46,8 +46,8 @@ def _export(args: argparse.Namespace) -> int:
 def _student(args: argparse.Namespace) -> int:
     import nbformat
 
-    from labkit.runner import _resolve, lab_notebooks
-    from labkit.student import MarkerError, check_markers, write_student_edition
+    from labkit.classroom.runner import _resolve, lab_notebooks
+    from labkit.classroom.student import MarkerError, check_markers, write_student_edition
 
     try:
         paths = _resolve(args.notebooks) if args.notebooks else lab_notebooks()

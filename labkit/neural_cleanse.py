@@ -15,7 +15,7 @@ index was NaN and nothing was flagged); a tensor printed every step; the "penult
 index; pruning compared probabilities with one-hot labels (so it always pruned 30%); unlearning trained
 one epoch at batch size 1 on the flagged class only; mitigations changed the caller's model in place;
 ``generate_backdoor`` returned (mask, pattern) while documenting (pattern, mask); ``loss_gradient``
-called itself forever. The trigger search runs for all classes at once (``labkit.nc_optimize``).
+called itself forever. The trigger search runs for all classes at once (``labkit._nc_optimize``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from art.estimators.classification.keras import KerasClassifier
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
 from labkit.models import copy_keras_model
-from labkit.nc_optimize import (CONSISTENCY_CONSTANT, THRESHOLD, Backdoor, Detection, FlaggedClass, TriggerSearch,
+from labkit._nc_optimize import (CONSISTENCY_CONSTANT, THRESHOLD, Backdoor, Detection, FlaggedClass, TriggerSearch,
                                 outlier_rule)
 from labkit.poisoning import check_class
 
@@ -80,7 +80,7 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
             attack_success_threshold=attack_success_threshold, patience=patience, early_stop=early_stop,
             early_stop_threshold=early_stop_threshold, early_stop_patience=early_stop_patience,
             cost_multiplier=cost_multiplier, batch_size=batch_size)
-        del self.train  # ART's per-class step printed a tensor every batch; the search is labkit.nc_optimize
+        del self.train  # ART's per-class step printed a tensor every batch; the search is labkit._nc_optimize
         self.seed, self.progress = int(seed), bool(progress)
         self.detection: Detection | None = None
         self._detection_key: str | None = None

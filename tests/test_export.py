@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit import export, report, sanitize
+from labkit.classroom import _sanitize as sanitize, export, report
 from labkit.cli import main
 
 METRICS = {"baseline.clean_accuracy": 0.9733333333333334, "evasion.eps": 0.15, "baseline.fgsm_accuracy": 0.23,
@@ -59,9 +59,9 @@ def report_notebook(group_id: str = "G01", members=("Ada Lovelace", "Alan Turing
     metrics = METRICS if metrics is None else metrics
     tag = ("report",) if tags else ()
     group_cell = new_code_cell(f"GROUP_ID = {group_id!r}\nMEMBERS = {list(members)!r}\n\n"
-                               "group = labkit.report.check_group(GROUP_ID, MEMBERS)\ngroup")
-    table_cell = new_code_cell("labkit.report.show_table(table, metrics)")
-    figure_cell = new_code_cell("fig = labkit.report.tradeoff_plot(table)\nplt.show()")
+                               "group = labkit.classroom.report.check_group(GROUP_ID, MEMBERS)\ngroup")
+    table_cell = new_code_cell("labkit.classroom.report.show_table(table, metrics)")
+    figure_cell = new_code_cell("fig = labkit.classroom.report.tradeoff_plot(table)\nplt.show()")
     if run:
         group = report.Group(group_id, tuple(members))
         group_cell.outputs = [new_output("execute_result", data=group._repr_mimebundle_(), execution_count=1)]
@@ -268,7 +268,7 @@ def test_group_from_source_when_never_run_and_edits_after_running_are_flagged(tm
 def test_demo_group_is_reported_as_a_problem(tmp_path):
     nb = report_notebook("demo", ("Demo Student A", "Demo Student B"))
     nb.cells[2].outputs[0]["data"][report.GROUP_MIME]["demo"] = True
-    nb.cells[2].source = "GROUP_ID = ''\nMEMBERS = ['', '']\ngroup = labkit.report.check_group(GROUP_ID, MEMBERS)"
+    nb.cells[2].source = "GROUP_ID = ''\nMEMBERS = ['', '']\ngroup = labkit.classroom.report.check_group(GROUP_ID, MEMBERS)"
     sub = export.read_submission(write(tmp_path / "demo.ipynb", nb), tmp_path)
     assert sub.group_id == "demo" and any(p.startswith("demo group") for p in sub.problems)
 
@@ -288,7 +288,7 @@ def test_clean_html_allows_formatting_and_inline_images_only():
 
 
 def test_labkit_run_exports_the_report_and_its_gradebook_equals_the_metrics_store(tmp_path, monkeypatch):
-    from labkit.runner import run_notebooks
+    from labkit.classroom.runner import run_notebooks
 
     monkeypatch.delenv(report.GROUP_ENV, raising=False)
     out = tmp_path / "build"

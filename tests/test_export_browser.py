@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import export, sanitize
+from labkit.classroom import _sanitize as sanitize, export
 
 from test_export import hostile_notebook, report_notebook, write
 

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 import labkit
-from labkit import report
+from labkit.classroom import report
 from labkit.paths import notebooks_dir
 
 FULL = {

@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.cli import main
-from labkit.runner import NotebookFailed, lab_notebooks, run_notebooks
+from labkit.classroom.runner import NotebookFailed, lab_notebooks, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit.student import (MarkerError, answer_cell_metadata, check_markers, exercise_cell_metadata, student_notebook,
+from labkit.classroom.student import (MarkerError, answer_cell_metadata, check_markers, exercise_cell_metadata, student_notebook,
                             write_student_edition)
 
 
@@ -64,7 +64,7 @@ def test_write_student_edition(tmp_path):
 
 
 def test_report_answer_cells_get_the_placeholder_the_export_counts_as_unanswered():
-    from labkit.report import ANSWER_PLACEHOLDER, ANSWER_TAG
+    from labkit.classroom.report import ANSWER_PLACEHOLDER, ANSWER_TAG
 
     answer = new_markdown_cell("Unlearning: it keeps clean accuracy.",
                                metadata={"nbgrader": answer_cell_metadata("q1", 2), "tags": ["report", ANSWER_TAG]})

@@ -9,8 +9,8 @@ import pytest
 
 import labkit.check
 
-from labkit.runner import lab_notebooks, run_notebooks
-from labkit.student import BEGIN, END, check_markers, student_notebook
+from labkit.classroom.runner import lab_notebooks, run_notebooks
+from labkit.classroom.student import BEGIN, END, check_markers, student_notebook
 
 NOTEBOOKS = lab_notebooks()
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labkit import teacher
+from labkit.classroom import teacher
 
 
 def test_page_shows_measured_times_and_marks_the_rest_pending(tmp_path):
@@ -38,8 +38,8 @@ def test_no_run_is_a_clear_error(tmp_path):
 def test_exercise_table_reads_each_exercise_and_its_check_from_the_notebooks(tmp_path):
     import nbformat
 
-    from labkit.runner import lab_notebooks
-    from labkit.student import answer_cell_metadata, check_markers, exercise_cell_metadata
+    from labkit.classroom.runner import lab_notebooks
+    from labkit.classroom.student import answer_cell_metadata, check_markers, exercise_cell_metadata
 
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")

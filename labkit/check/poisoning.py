@@ -132,7 +132,7 @@ def neural_cleanse(defence: Any, poisoned_model: Any, x: np.ndarray, *, nb_class
     :param nb_classes: the number of classes.
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
-    from labkit.nc_optimize import outlier_rule
+    from labkit._nc_optimize import outlier_rule
 
     hint = None
     if getattr(defence, "detection", None) is None:

@@ -98,7 +98,7 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     executed_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     from labkit.check import STRICT_ENV
-    from labkit.report import DEMO_GROUP, GROUP_ENV
+    from labkit.classroom.report import DEMO_GROUP, GROUP_ENV
 
     # nobody can type names in a headless run: the report's group cell falls back to a (marked) demo group
     # the notebooks are the solution key: a self-check failing on them is an error (LABKIT_STRICT_CHECKS=0 relaxes)
@@ -126,12 +126,12 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
                 timings[path.name] = round(time.perf_counter() - start, 2)
                 _update_json(out / "timings.json", {path.name: timings[path.name]})
             nbformat.write(nb, executed_dir / path.name)
-    from labkit.student import write_student_edition
+    from labkit.classroom.student import write_student_edition
 
     write_student_edition(lab_notebooks(), out / "student")   # what the pairs get, beside the solutions just run
     for path in paths:
         if path.stem.endswith("_report"):
-            from labkit.export import export_submissions
+            from labkit.classroom.export import export_submissions
 
             export_submissions(executed_dir / path.name, out / "report", echo=print if progress else None)
     return timings

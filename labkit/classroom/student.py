@@ -133,7 +133,7 @@ def _blank_code(source: str, where: str) -> str:
 def _answer_placeholder(cell: Any) -> str:
     """Return what replaces a markdown answer: the report's placeholder for its answer cells (so that ``labkit
     export`` can count unanswered questions), else nbgrader's."""
-    from labkit.report import ANSWER_PLACEHOLDER, ANSWER_TAG
+    from labkit.classroom.report import ANSWER_PLACEHOLDER, ANSWER_TAG
 
     return ANSWER_PLACEHOLDER if ANSWER_TAG in cell.get("metadata", {}).get("tags", []) else ANSWER
 

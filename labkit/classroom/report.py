@@ -6,7 +6,7 @@ defence under both attacks, the backdoored model, each Neural Cleanse mitigation
 labs. A missing number never crashes the report: its row says which notebook to run.
 
 The report notebook displays the group and the table through objects that carry a machine-readable
-copy next to the HTML (``GROUP_MIME``, ``METRICS_MIME``); the teacher's export (``labkit.export``)
+copy next to the HTML (``GROUP_MIME``, ``METRICS_MIME``); the teacher's export (``labkit.classroom.export``)
 reads the group and the metrics back from there, so the gradebook holds exactly the recorded numbers.
 """
 

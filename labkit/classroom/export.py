@@ -2,7 +2,7 @@
 
 Every file under SUBMISSIONS (nested folders allowed) is read as data with nbformat: it is never
 executed and never written to. For each readable notebook the export writes one HTML page of its
-cells tagged ``report`` (with their outputs, sanitised by ``labkit.sanitize``), then ``index.html``
+cells tagged ``report`` (with their outputs, sanitised by ``labkit.classroom._sanitize``), then ``index.html``
 linking all groups and ``gradebook.csv`` with a row per submission: file, group id, members, page,
 every metric the report table recorded (read from the table cell's machine-readable output), and the
 problems found (not JSON, not a notebook, no report cells, no names, a duplicate group id, report
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from labkit.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, CORE_KEYS, GROUP_MIME, METRICS_MIME, REPORT_TAG,
+from labkit.classroom.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, CORE_KEYS, GROUP_MIME, METRICS_MIME, REPORT_TAG,
                            metric_order)
-from labkit.sanitize import page, render_cell
-from labkit.student import ANSWER as NBGRADER_ANSWER
+from labkit.classroom._sanitize import page, render_cell
+from labkit.classroom.student import ANSWER as NBGRADER_ANSWER
 
 __all__ = ["Submission", "ExportResult", "find_submissions", "read_submission", "export_submissions"]
 
@@ -157,7 +157,7 @@ def _read_metrics(sub: Submission) -> None:
     if found:
         sub.metrics = {str(k): v for k, v in found[-1].items()}
     elif any(c.get("outputs") for c in sub.cells if c.get("cell_type") == "code"):
-        sub.problems.append("no metrics: the report table cell has no output from labkit.report.show_table")
+        sub.problems.append("no metrics: the report table cell has no output from labkit.classroom.report.show_table")
 
 
 def read_submission(path: Path, root: Path) -> Submission:

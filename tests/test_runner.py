@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+import labkit
 from labkit.cli import main
 from labkit.classroom.runner import NotebookFailed, lab_notebooks, run_notebooks
 
@@ -30,7 +31,7 @@ def test_run_executes_in_order_and_writes_metrics_timings_and_copies(tmp_path):
     out = tmp_path / "out"
     timings = run_notebooks([first, second], out=out, fast=True, progress=False)
     assert list(timings) == ["10_first.ipynb", "11_second.ipynb"]
-    assert json.loads((out / "metrics.json").read_text()) == {"demo.fast": True, "demo.seen": True}
+    assert labkit.load_metrics(out / "metrics.json") == {"demo.fast": True, "demo.seen": True}
     assert json.loads((out / "timings.json").read_text()).keys() == timings.keys()
     executed = nbformat.read(out / "notebooks" / "10_first.ipynb", as_version=4)
     assert "hello from the kernel" in executed.cells[2].outputs[0]["text"]

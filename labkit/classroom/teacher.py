@@ -231,7 +231,10 @@ def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md",
     build, out = Path(build), Path(out)
     if not (build / "timings.json").exists():
         raise FileNotFoundError(f"no {build / 'timings.json'}: run `labkit run --out {build}` (or `make lab`) first")
-    page = render_page(_load(build / "timings.json"), _load(build / "metrics.json"), source=str(build), note=note)
+    from labkit.metrics import load_metrics
+
+    page = render_page(_load(build / "timings.json"), load_metrics(build / "metrics.json"), source=str(build),
+                       note=note)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from labkit.paths import notebooks_dir
+from labkit.paths import LabNotFoundError, notebooks_dir
 
 __all__ = ["lab_notebooks", "run_notebooks", "NotebookFailed"]
 
@@ -27,9 +28,18 @@ class NotebookFailed(RuntimeError):
 
 
 def lab_notebooks(folder: Path | None = None) -> list[Path]:
-    """Return the lab's numbered notebooks (``NN_name.ipynb``) in order."""
-    folder = folder or notebooks_dir()
-    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+    """Return the lab's numbered notebooks (``NN_name.ipynb``) in order.
+
+    :param folder: where to look; default, the lab's notebooks (``labkit.paths.notebooks_dir``), which must
+        hold at least one (else ``LabNotFoundError``, never an empty list).
+    """
+    if folder is not None:
+        return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
+    found = lab_notebooks(notebooks_dir())
+    if not found:
+        raise LabNotFoundError(f"no lab notebooks (NN_name.ipynb) in {notebooks_dir()}: restore them from git "
+                               "(git checkout -- notebooks) or reinstall labkit-mlsec")
+    return found
 
 
 def _resolve(names: Sequence[str | Path]) -> list[Path]:
@@ -99,14 +109,17 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     timings: dict[str, float] = {}
     from labkit.check import STRICT_ENV
     from labkit.classroom.report import DEMO_GROUP, GROUP_ENV
+    from labkit.provenance import NOTEBOOK_ENV, RUN_ID_ENV
 
     # nobody can type names in a headless run: the report's group cell falls back to a (marked) demo group
     # the notebooks are the solution key: a self-check failing on them is an error (LABKIT_STRICT_CHECKS=0 relaxes)
     env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0",
-           GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP, STRICT_ENV: os.environ.get(STRICT_ENV) or "1"}
+           GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP, STRICT_ENV: os.environ.get(STRICT_ENV) or "1",
+           RUN_ID_ENV: uuid.uuid4().hex[:12], NOTEBOOK_ENV: ""}   # provenance: one run id, each notebook's path
     with _environment(**env), tqdm(paths, desc="notebooks", unit="nb", disable=not progress) as bar:
         for path in bar:
             bar.set_postfix_str(path.name)
+            os.environ[NOTEBOOK_ENV] = str(path)
             nb = nbformat.read(path, as_version=4)
             n_code = sum(cell.cell_type == "code" for cell in nb.cells)
             cells = tqdm(total=n_code, desc=path.stem, unit="cell", leave=False, disable=not progress)

@@ -39,7 +39,8 @@ def check_eps(eps: Any, *, what: str = "eps") -> float:
 
 def _checked(classifier: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = check_images(x, tuple(classifier.input_shape))
-    return x, check_labels(y, len(x))
+    nb_classes = getattr(classifier, "nb_classes", None)
+    return x, check_labels(y, len(x), nb_classes=int(nb_classes) if nb_classes else None)
 
 
 def accuracy_under_attack(classifier: Any, attack: Any, x: np.ndarray, y: np.ndarray) -> float:

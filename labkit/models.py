@@ -61,6 +61,13 @@ def wrap_model(model: Any) -> Any:
     return KerasClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False)
 
 
+def _check_count(name: str, value: Any) -> int:
+    """Return ``value`` as an int after checking that it is a whole number >= 1 (epochs, batch sizes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 class _EpochBar:
     """A Keras callback drawing one tqdm bar over epochs, with the loss and accuracy."""
 
@@ -91,10 +98,10 @@ def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: i
     Call ``labkit.set_seed`` first for reproducible numbers.
 
     :param x: training images, float32 NHWC in [0, 1].
-    :param y: integer labels, shape (n,).
+    :param y: integer labels in [0, nb_classes - 1], shape (n,), or one-hot labels.
     :param nb_classes: number of classes.
-    :param epochs: passes over the training data.
-    :param batch_size: images per gradient step.
+    :param epochs: passes over the training data, a whole number >= 1.
+    :param batch_size: images per gradient step, a whole number >= 1.
     :param progress: draw a progress bar over epochs.
     :param desc: the progress bar's label.
     :param build_kwargs: passed on to ``build_model``.
@@ -103,8 +110,10 @@ def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: i
 
     from labkit.data import check_images, check_labels
 
-    x = check_images(x, x.shape[1:])
-    y = check_labels(np.asarray(y).reshape(-1), len(x), nb_classes=nb_classes)
+    _check_count("epochs", epochs)
+    _check_count("batch_size", batch_size)
+    x = check_images(x, np.shape(x)[1:])
+    y = check_labels(y, len(x), nb_classes=nb_classes)
     model = build_model(x.shape[1:], nb_classes, **build_kwargs)
     callbacks = [_EpochBar(epochs, desc)] if progress else []
     model.fit(x, keras.utils.to_categorical(y, nb_classes), epochs=epochs, batch_size=batch_size, verbose=0,
@@ -141,7 +150,27 @@ def load_model(name: str, *, notebook: str = "00_setup.ipynb") -> Any:
     path = _model_path(name)
     if not path.exists():
         raise FileNotFoundError(f"no saved model '{name}' at {path}. Run {notebook} first; it trains and saves it.")
+    _check_model_file(path, notebook)
     return wrap_model(keras.models.load_model(path, safe_mode=True))
+
+
+def _check_model_file(path: Path, notebook: str) -> None:
+    """Refuse a .keras file that is not a complete zip archive (Keras would call it "File not found")."""
+    import zipfile
+
+    reason = None
+    if not zipfile.is_zipfile(path):
+        reason = f"not a complete .keras (zip) archive ({path.stat().st_size} bytes)"
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+            reason = None if broken is None else f"its member {broken} is damaged"
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            reason = str(err)
+    if reason is not None:
+        raise ValueError(f"truncated or corrupt model file {path}: {reason}. Re-save it: run {notebook} again, "
+                         f"which trains and saves this model")
 
 
 def copy_keras_model(model: Any, *, use_logits: bool = False) -> Any:
@@ -175,14 +204,16 @@ def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int =
     """Return the share of images in ``x`` that ``classifier`` assigns to their label ``y``.
 
     :param classifier: an ART classifier.
-    :param x: images.
-    :param y: integer labels, shape (n,), or one-hot labels.
+    :param x: images of the classifier's input shape, float32 in [0, 1].
+    :param y: integer labels in [0, nb_classes - 1], shape (n,), or one-hot labels.
     :param batch_size: images per forward pass.
     """
-    from labkit.data import check_labels
+    from labkit.data import check_images, check_labels
 
-    labels = check_labels(y, len(x))
     if len(x) == 0:
         raise ValueError("cannot compute an accuracy over zero images")
-    predictions = classifier.predict(np.asarray(x, dtype=np.float32), batch_size=batch_size).argmax(axis=1)
+    x = check_images(x, tuple(getattr(classifier, "input_shape", None) or np.shape(x)[1:]))
+    nb_classes = getattr(classifier, "nb_classes", None)
+    labels = check_labels(y, len(x), nb_classes=int(nb_classes) if nb_classes else None)
+    predictions = classifier.predict(x, batch_size=batch_size).argmax(axis=1)
     return float(np.mean(predictions == labels))

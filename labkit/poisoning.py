@@ -79,9 +79,12 @@ class Trigger:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Return a copy of the batch ``x`` (n, H, W, C) with the trigger stamped on every image."""
+        from labkit.data import check_images
+
         x = np.asarray(x)
         if x.ndim != 4:
             raise ValueError(f"a trigger is stamped on a batch of images (n, height, width, channels); got {x.shape}")
+        x = check_images(x, x.shape[1:], what="the images to stamp")  # value is a [0, 1] pixel: not onto 0-255
         if self.kind == "pattern":
             from art.attacks.poisoning.perturbations import add_pattern_bd
 
@@ -113,7 +116,12 @@ class Trigger:
 
     @property
     def spec(self) -> str:
-        """A short text form, e.g. ``"square:size=3,value=1.0,corner=bottom-right"`` (recorded in the metrics)."""
+        """A short text form, e.g. ``"square:size=3,value=1.0,corner=bottom-right"`` (recorded in the metrics).
+
+        ART's pattern has no size or corner, so its spec names only what it uses: ``"pattern:value=1.0"``.
+        """
+        if self.kind == "pattern":
+            return f"pattern:value={float(self.value)}"
         return f"{self.kind}:size={self.size},value={float(self.value)},corner={self.corner}"
 
     @classmethod
@@ -163,12 +171,10 @@ def poison_dataset(x: np.ndarray, y: np.ndarray, attack: Any, *, target_class: i
     :param nb_classes: number of classes.
     :param seed: seed of the random choice of images.
     """
-    from labkit.data import check_images
+    from labkit.data import check_images, check_labels
 
     x = check_images(x, np.shape(x)[1:])
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    y = check_labels(y, len(x), nb_classes=nb_classes)
     target = check_class(target_class, nb_classes)
     fraction = check_poison_fraction(poison_fraction)
     if source_classes is None:
@@ -185,6 +191,9 @@ def poison_dataset(x: np.ndarray, y: np.ndarray, attack: Any, *, target_class: i
     indices = np.sort(np.random.default_rng(seed).choice(candidates, size=n_poison, replace=False))
     target_onehot = np.eye(nb_classes, dtype=np.float32)[target]
     x_poison, y_poison = attack.poison(x[indices], y=target_onehot, broadcast=True)
+    if np.shape(x_poison) != x[indices].shape:
+        raise ValueError(f"the attack's trigger function returned shape {np.shape(x_poison)}; it must return the "
+                         f"batch it was given, shape {x[indices].shape}, with the trigger stamped on every image")
     x_out, y_out = x.copy(), y.copy()
     x_out[indices] = np.clip(x_poison, 0.0, 1.0)
     y_out[indices] = np.asarray(y_poison).argmax(axis=1)
@@ -238,18 +247,32 @@ def attack_success_rate(classifier: Any, x: np.ndarray, y: np.ndarray, *, target
     :param target_class: the backdoor's target class.
     :param trigger: the function that stamps the trigger (a ``Trigger``).
     """
-    from labkit.data import check_images
+    from labkit.data import check_images, check_labels
 
     nb_classes = int(getattr(classifier, "nb_classes", 10))
     target = check_class(target_class, nb_classes)
     x = check_images(x, tuple(getattr(classifier, "input_shape", np.shape(x)[1:])))
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    y = check_labels(y, len(x), nb_classes=nb_classes)
     keep = y != target
     if not keep.any():
         raise ValueError("every image belongs to the target class: the attack success rate needs other classes")
-    return float(np.mean(predicted_labels(classifier, trigger(x[keep])) == target))
+    return float(np.mean(predicted_labels(classifier, _stamp(trigger, x[keep])) == target))
+
+
+def _stamp(trigger: Any, x: np.ndarray) -> np.ndarray:
+    """Return ``trigger(x)`` after checking that the trigger gave back one image of ``x``'s shape per image.
+
+    :param trigger: the function that stamps the trigger (a ``Trigger`` or your own function).
+    :param x: the images to stamp, (n, H, W, C) in [0, 1].
+    """
+    from labkit.data import check_images
+
+    stamped = np.asarray(trigger(x))
+    expected = f"({len(x)}, {', '.join(map(str, x.shape[1:]))})"
+    if stamped.shape != x.shape:
+        raise ValueError(f"the trigger function returned shape {stamped.shape}; it must return the batch it was "
+                         f"given, shape {expected}, with the trigger stamped on every image")
+    return check_images(stamped, x.shape[1:], what="the trigger function's output")
 
 
 def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
@@ -267,7 +290,7 @@ def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_cla
     """
     y = np.asarray(y).reshape(-1)
     clean = predicted_labels(classifier, x)
-    triggered = predicted_labels(classifier, trigger(np.asarray(x)[y != target_class]))
+    triggered = predicted_labels(classifier, _stamp(trigger, np.asarray(x)[y != target_class]))
     return {"clean_accuracy": float(np.mean(clean == y)),
             "attack_success_rate": attack_success_rate(classifier, x, y, target_class=target_class, trigger=trigger),
             "clean_abstain_rate": float(np.mean(clean == -1)),

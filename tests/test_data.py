@@ -141,3 +141,172 @@ def test_check_images_says_what_is_wrong():
         labkit.data.check_images(good[0], (16, 16, 1))
     with pytest.raises(ValueError, match="outside"):
         labkit.data.check_images(good + 255, (16, 16, 1))
+
+
+# --- guarded loading: what the loader cannot use is refused with a message that says what to do ----------------
+
+def _load_arrays(tmp_path, x_train, y_train, x_test=None, y_test=None):
+    """Write a Keras-layout .npz from the given arrays (test split defaults to a clean uint8 one) and load it."""
+    (_, _), (good_x_test, good_y_test) = _fake_keras_arrays()
+    x_test = good_x_test if x_test is None else x_test
+    y_test = good_y_test if y_test is None else y_test
+    path = _write_npz(tmp_path / "mnist.npz", ((x_train, y_train), (x_test, y_test)))
+    return labkit.load_dataset("mnist", path=path)
+
+
+def test_one_nan_in_0_255_data_is_refused_not_clipped_to_white(tmp_path):
+    (x_train, y_train), _ = _fake_keras_arrays()
+    x_train = x_train.astype(np.float64)
+    x_train[3, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"x_train has NaN or infinite values in 1 image\(s\) \(first: index 3\)"):
+        _load_arrays(tmp_path, x_train, y_train)
+    x_train[3, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _load_arrays(tmp_path, x_train, y_train)
+
+
+@pytest.mark.parametrize("scale", ["uint8", "whole floats", "unit floats"])
+def test_0_255_and_0_1_data_load_on_one_scale(tmp_path, scale):
+    (x_train, y_train), (x_test, y_test) = _fake_keras_arrays()
+    as_stored = {"uint8": lambda x: x, "whole floats": lambda x: x.astype(np.float32),
+                 "unit floats": lambda x: x / 255.0}[scale]
+    ds = _load_arrays(tmp_path, as_stored(x_train), y_train, as_stored(x_test), y_test)
+    assert np.allclose(ds.x_train[..., 0], x_train / 255.0, atol=1e-6)  # the same images on every scale
+    assert np.allclose(ds.x_test[..., 0], x_test / 255.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("values, says", [
+    (lambda x: x / 127.5 - 1.0, r"values in \[-1, 1\]"),                 # [-1, 1]
+    (lambda x: x / 127.5, r"floats in \[0, 2\]: neither \[0, 1\] nor whole 0-255"),  # floats in 0-2
+    (lambda x: x.astype(np.float32) * 4, r"values in \[0, 1.02e\+03\]"),  # over 255
+])
+def test_pixel_ranges_that_are_neither_0_1_nor_0_255_are_refused(tmp_path, values, says):
+    (x_train, y_train), (x_test, y_test) = _fake_keras_arrays()
+    with pytest.raises(ValueError, match=says):
+        _load_arrays(tmp_path, values(x_train), y_train, values(x_test), y_test)
+
+
+def test_splits_on_different_scales_are_refused(tmp_path):
+    (x_train, y_train), (x_test, y_test) = _fake_keras_arrays()
+    with pytest.raises(ValueError, match=r"x_train holds 0-255 pixels but x_test holds values in \[0, 1\]"):
+        _load_arrays(tmp_path, x_train, y_train, x_test / 255.0, y_test)
+
+
+@pytest.mark.parametrize("bad_labels, says", [
+    (lambda y: y + 10, r"labels must be integers in \[0, 9\], got range \[10, 19\] in y_train"),
+    (lambda y: y.astype(np.int64) - 1, r"got range \[-1, 8\] in y_train"),
+    (lambda y: y.astype(np.float32), "y_train has dtype float32: labels must be integer class indices"),
+    (lambda y: np.eye(10, dtype=np.uint8)[y], r"y_train has shape \(60, 10\); expected integer labels of shape"),
+    (lambda y: y[:-1], "x_train has 60 images but y_train has 59 labels"),
+])
+def test_bad_labels_are_refused(tmp_path, bad_labels, says):
+    (x_train, y_train), _ = _fake_keras_arrays()
+    with pytest.raises(ValueError, match=says):
+        _load_arrays(tmp_path, x_train, bad_labels(y_train))
+
+
+def test_cifar_style_label_columns_still_load(tmp_path):
+    (x_train, y_train), (x_test, y_test) = _fake_keras_arrays()
+    ds = _load_arrays(tmp_path, x_train, y_train[:, None], x_test, y_test[:, None])
+    assert np.array_equal(ds.y_train, y_train) and ds.y_train.shape == (60,)
+
+
+def test_empty_arrays_are_refused(tmp_path):
+    (x_train, y_train), _ = _fake_keras_arrays()
+    with pytest.raises(ValueError, match=r"x_train is empty \(shape \(0, 28, 28, 1\)\)"):
+        _load_arrays(tmp_path, x_train[:0], y_train[:0])
+
+
+def _npz_with_member(path, name, payload, compress=False):
+    """Write a Keras-layout .npz whose member ``name`` holds the raw bytes ``payload`` (the others are valid)."""
+    import io
+    import zipfile
+
+    (x_train, y_train), (x_test, y_test) = _fake_keras_arrays()
+    members = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=method, allowZip64=True) as archive:
+        for key, array in members.items():
+            if key == name:
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    payload(member)
+            else:
+                buffer = io.BytesIO()
+                np.save(buffer, array)
+                archive.writestr(f"{key}.npy", buffer.getvalue())
+    return path
+
+
+def test_an_npz_header_that_lies_about_its_size_is_refused_before_allocation(tmp_path):
+    from numpy.lib import format as npy
+
+    def lying(member):  # a header for 292 GiB of float32 images, followed by a few bytes
+        header = {"descr": "<f4", "fortran_order": False, "shape": (100_000_000, 28, 28, 1)}
+        npy.write_array_header_1_0(member, header)
+        member.write(b"\0" * 64)
+
+    path = _npz_with_member(tmp_path / "lies.npz", "x_train", lying)
+    with pytest.raises(ValueError, match=r"x_train declares shape \(100000000, 28, 28, 1\) of float32 \(292.\d\d GiB\)"):
+        labkit.load_dataset("mnist", path=path)
+
+    def short(member):  # a truthful-looking header for 60 images, but only half their bytes
+        npy.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False, "shape": (60, 28, 28)})
+        member.write(b"\0" * (30 * 28 * 28))
+
+    path = _npz_with_member(tmp_path / "short.npz", "x_train", short)
+    with pytest.raises(ValueError, match="holds 23520 bytes: the file is truncated or corrupt"):
+        labkit.load_dataset("mnist", path=path)
+
+
+def test_a_zip_bomb_npz_is_refused_without_unpacking_it(tmp_path):
+    """A 0.2 MiB .npz whose x_train unpacks to 200 MiB: refused from the zip directory, peak memory stays small."""
+    import tracemalloc
+
+    from numpy.lib import format as npy
+
+    n_images = 200 * 2**20 // (28 * 28)
+
+    def bomb(member):
+        npy.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False, "shape": (n_images, 28, 28)})
+        zeros = bytes(28 * 28 * 1024)
+        for start in range(0, n_images, 1024):
+            member.write(zeros[:28 * 28 * min(1024, n_images - start)])
+
+    path = _npz_with_member(tmp_path / "bomb.npz", "x_train", bomb, compress=True)
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"x_train expands \d+-fold .* refused as a possible zip bomb"):
+            labkit.load_dataset("mnist", path=path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"refusing the bomb allocated {peak / 2**20:.0f} MiB"
+
+
+def test_check_images_refuses_nan_empty_and_says_divide_by_255():
+    good = np.full((2, 16, 16, 1), 0.5, np.float32)
+    bad = good.copy()
+    bad[1, 2, 3, 0] = np.nan
+    with pytest.raises(ValueError, match=r"x has NaN or infinite values in 1 image\(s\) \(first: index 1\)"):
+        labkit.data.check_images(bad, (16, 16, 1))
+    with pytest.raises(ValueError, match="holds no image"):
+        labkit.data.check_images(good[:0], (16, 16, 1))
+    with pytest.raises(ValueError, match="divide by 255"):
+        labkit.data.check_images((good * 255).astype(np.uint8), (16, 16, 1))
+    with pytest.raises(ValueError, match=r"outside \[0, 1\].*rescale them to \[0, 1\]"):
+        labkit.data.check_images(good * 2 - 1.5, (16, 16, 1))
+
+
+def test_check_labels_accepts_integers_and_one_hot_and_refuses_the_rest():
+    y = np.array([0, 3, 9])
+    assert np.array_equal(labkit.data.check_labels(np.eye(10)[y], 3, nb_classes=10), y)
+    assert np.array_equal(labkit.data.check_labels(y[:, None], 3, nb_classes=10), y)
+    with pytest.raises(ValueError, match="is not one-hot"):
+        labkit.data.check_labels(np.full((3, 10), 0.1), 3, nb_classes=10)
+    with pytest.raises(ValueError, match="one column per class"):
+        labkit.data.check_labels(np.eye(5)[[0, 1, 2]], 3, nb_classes=10)
+    with pytest.raises(ValueError, match="dtype bool"):
+        labkit.data.check_labels(np.array([True, False, True]), 3)
+    with pytest.raises(ValueError, match="one-hot labels into them"):
+        labkit.data.check_labels(np.eye(10)[y], 3, one_hot=False)

@@ -102,3 +102,13 @@ def test_tensorflow_retracing_notices_are_hidden_and_other_tensorflow_warnings_a
         tf_logger.warning("something else went wrong")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["something else went wrong"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_a_truncated_model_file_is_named_as_such(build_dir, damage):
+    path = labkit.save_model(labkit.build_model((16, 16, 1)), "baseline")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
+    with pytest.raises(ValueError, match=rf"truncated or corrupt model file {path}: .*Re-save it: run "
+                                         rf"00_setup.ipynb again"):
+        labkit.load_model("baseline")

@@ -68,7 +68,8 @@ def test_lab_notebooks_are_numbered_in_order_and_committed_stripped():
 
 
 def test_labkit_run_writes_to_LABKIT_OUT_unless_told_otherwise(monkeypatch, tmp_path):
-    from labkit import cli, runner
+    from labkit import cli
+    from labkit.classroom import runner
 
     seen = []
     monkeypatch.setattr(runner, "run_notebooks", lambda names, out, **kw: seen.append(str(out)) or {"00.ipynb": 1.0})

@@ -79,7 +79,11 @@ def edition() -> str:
         return chosen
     path = notebook_path()
     folder = path.parent if path is not None else Path.cwd()
-    return "key" if _same_folder(folder, notebooks_dir()) else "student"
+    try:
+        key_folder = notebooks_dir()
+    except FileNotFoundError:   # no solution key in this install: every notebook is a copy
+        return "student"
+    return "key" if _same_folder(folder, key_folder) else "student"
 
 
 def run_id() -> str:

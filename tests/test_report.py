@@ -104,9 +104,12 @@ def test_extension_rows_appear_when_their_numbers_exist():
 
 
 def test_show_table_carries_a_machine_readable_copy_and_plain_html():
-    bundle = report.show_table(report.report_table(FULL), FULL)._repr_mimebundle_()
+    provenance = {"baseline.clean_accuracy": {"edition": "student", "run_id": "r1", "group": "G07"}}
+    table = report.report_table(FULL, provenance, group_id="G07", edition="student")
+    bundle = report.show_table(table, FULL)._repr_mimebundle_()
     assert bundle[report.METRICS_MIME]["metrics"] == FULL
-    assert json.loads(json.dumps(bundle[report.METRICS_MIME])) == {"metrics": FULL}  # storable in a notebook
+    assert json.loads(json.dumps(bundle[report.METRICS_MIME])) == {  # storable in a notebook
+        "metrics": FULL, "provenance": provenance, "edition": "student", "group_id": "G07"}
     assert "<table" in bundle["text/html"] and "<script" not in bundle["text/html"]
     assert "0.230" in bundle["text/html"] and "—" in bundle["text/html"]
 
@@ -136,12 +139,24 @@ def test_check_group_accepts_a_filled_in_group(class_setting):
     assert group == report.Group("G07", ("Ada Lovelace", "Alan Turing"))
     assert group._repr_mimebundle_()[report.GROUP_MIME] == {"group_id": "G07", "members": ["Ada Lovelace",
                                                                                               "Alan Turing"],
-                                                            "demo": False}
+                                                            "ids": ["", ""], "demo": False}
+
+
+def test_members_with_student_ids(class_setting):
+    group = report.check_group("G07", [("Ada Lovelace", "s1234567"), ["Alan Turing", " s7654321 "]])
+    assert group.members == ("Ada Lovelace", "Alan Turing") and group.ids == ("s1234567", "s7654321")
+    assert group._repr_mimebundle_()[report.GROUP_MIME]["ids"] == ["s1234567", "s7654321"]
+    assert "Ada Lovelace (s1234567)" in str(group)
+    with pytest.raises(report.GroupMissingError, match="student id of Alan Turing"):
+        report.check_group("G07", [("Ada Lovelace", "s1234567"), ("Alan Turing", "")])
+    with pytest.raises(report.GroupMissingError, match=r"\(\"Full Name\", \"student id\"\)"):
+        report.check_group("G07", [("Ada Lovelace", "s1", "extra")])
+    assert report.parse_group("G01: Ada Lovelace (s1); Alan Turing").ids == ("s1", "")
 
 
 @pytest.mark.parametrize("group_id, members, says", [
     ("", ["", ""], "GROUP_ID"), ("G07", ["Ada Lovelace", ""], "MEMBERS"), ("", ["Ada", "Alan"], "GROUP_ID"),
-    ("G07", [], "MEMBERS"), ("G07", "Ada and Alan", "list of names"),
+    ("G07", [], "MEMBERS"), ("G07", "Ada and Alan", "must be a list"),
 ])
 def test_check_group_stops_with_a_clear_message_when_empty(class_setting, group_id, members, says):
     with pytest.raises(report.GroupMissingError, match=says):
@@ -207,3 +222,42 @@ def test_notes_name_the_classes_neural_cleanse_flags():
     assert "Neural Cleanse flags classes 0, 3" in table.loc["backdoored model · trigger", "notes"]
     assert "Neural Cleanse flags class 0" in report.report_table(FULL).loc["backdoored model · trigger", "notes"]
     assert "Neural Cleanse flags none" in table.loc["baseline", "notes"]
+
+
+def _entry(edition="student", group=None):
+    return {"edition": edition, "run_id": "r1", "notebook": "03_backdoor_poisoning.ipynb", "time": "t",
+            "labkit": "0.1.0", "group": group}
+
+
+def test_run_column_says_whose_run_produced_each_row_and_the_points_follow():
+    own = {k: _entry(group="G07") for k in FULL}
+    table = report.report_table(FULL, own, group_id="G07", edition="student")
+    assert (table.loc[list(report.CORE_ROWS), "run"] == "own run").all()
+    assert report.table_points(table) == 2 and report.origin_problems(table) == []
+    mixed = {**own, "backdoor.attack_success_rate": _entry("key"), "madry.pgd_accuracy": _entry(group="G03")}
+    table = report.report_table(FULL, mixed, group_id="G07", edition="student")
+    assert table.loc["backdoored model · trigger", "run"] == "the key's run"
+    assert table.loc["Madry PGD training · PGD", "run"] == "group G03's run"
+    assert table.loc["baseline", "run"] == "own run"
+    assert report.table_points(table) == 1   # 11 of 13 core rows are the pair's own
+    problems = report.origin_problems(table)
+    assert "numbers from the key's run (1 row): backdoored model · trigger" in problems
+    assert "numbers from group G03's run (1 row): Madry PGD training · PGD" in problems
+    key_run = report.report_table(FULL, {k: _entry("key", "demo") for k in FULL}, group_id="G07", edition="student")
+    assert report.table_points(key_run) == 0 and report.origin_problems(key_run)[0].startswith(
+        "numbers from the key's run (13 rows)")
+    assert report.report_table(FULL, {k: _entry("key", "demo") for k in FULL}, group_id="demo",
+                               edition="key").loc["baseline", "run"] == "own run"   # the key's own report
+    no_run = report.report_table(FULL, {}, group_id="G07", edition="student")
+    assert report.table_points(no_run) == 0 and report.origin_problems(no_run)[0].startswith("numbers from no run")
+    assert report.table_points(report.report_table({}, {}, group_id="G07", edition="student")) == 0
+
+
+def test_the_report_notebook_grades_the_table_in_an_nbgrader_cell_and_asks_for_student_ids():
+    nb = _report_notebook()
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    table_cell = next(c for c in graded if c.cell_type == "code")
+    assert "report.table_points(table)" in table_cell.source and table_cell.metadata["nbgrader"]["locked"]
+    assert table_cell.metadata["nbgrader"]["points"] == report.TABLE_POINTS
+    group_cell = next(c for c in nb.cells if "check_group(GROUP_ID, MEMBERS)" in c.source)
+    assert 'MEMBERS = [("", ""), ("", "")]' in group_cell.source

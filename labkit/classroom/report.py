@@ -12,13 +12,13 @@ reads the group and the metrics back from there, so the gradebook holds exactly 
 
 from __future__ import annotations
 
-import html
 import math
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from labkit.paths import is_fast
+from labkit.classroom.group import (DEMO_GROUP, GROUP_ENV, GROUP_MIME, Group, GroupMissingError, check_group,
+                                    parse_group, split_members)
+from labkit.provenance import OWN_RUN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,19 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["Group", "GroupMissingError", "ReportTable", "check_group", "parse_group", "report_table",
            "show_table", "tradeoff_plot", "notebook_for", "metric_order", "missing_notebooks", "CORE_KEYS",
            "GROUP_ENV", "DEMO_GROUP", "GROUP_MIME", "METRICS_MIME", "REPORT_TAG", "ANSWER_TAG",
-           "ANSWER_PLACEHOLDER"]
+           "ANSWER_PLACEHOLDER", "split_members", "table_points", "origin_problems", "CORE_ROWS", "TABLE_POINTS"]
 
 REPORT_TAG = "report"
 """Cell tag of everything the teacher grades; ``labkit export`` shows only these cells."""
 ANSWER_TAG = "answer"
 """Extra tag of the answer cells, so the export can tell unanswered questions."""
 ANSWER_PLACEHOLDER = "*Your answer here.*"
-GROUP_MIME = "application/vnd.labkit.group+json"
 METRICS_MIME = "application/vnd.labkit.metrics+json"
-GROUP_ENV = "LABKIT_GROUP"
-"""Environment variable with a group for headless runs, as ``"ID: first name; second name"``."""
-DEMO_GROUP = "demo: Demo Student A; Demo Student B"
-"""The group that ``labkit run`` (and the fast setting) use when nobody can type names."""
 
 NOTEBOOKS = {
     "baseline.clean_accuracy": "00_setup.ipynb",
@@ -57,77 +52,8 @@ NOTEBOOKS = {
 """Which notebook records which metric (exact key first, then by prefix)."""
 
 COLUMNS = ["notebook", "clean accuracy", "accuracy under attack", "attack success", "Δ clean vs baseline",
-           "Δ attack success vs undefended", "notes", "status"]
-
-
-class GroupMissingError(ValueError):
-    """The group cell of the report is not filled in."""
-
-
-@dataclass(frozen=True)
-class Group:
-    """A pair of students: the group id from the class list and the members' names."""
-
-    group_id: str
-    members: tuple[str, ...]
-    demo: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the machine-readable form the export reads back."""
-        return {"group_id": self.group_id, "members": list(self.members), "demo": self.demo}
-
-    def __str__(self) -> str:
-        text = f"Group {self.group_id}: {' and '.join(self.members)}"
-        return text + (" (demo group: fill in your own names)" if self.demo else "")
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        members = " and ".join(f"<b>{html.escape(m)}</b>" for m in self.members)
-        note = " <i>(demo group for headless runs: fill in your own names)</i>" if self.demo else ""
-        return {"text/plain": str(self),
-                "text/html": f"<p>Group <b>{html.escape(self.group_id)}</b>: {members}{note}</p>",
-                GROUP_MIME: self.as_dict()}
-
-
-def parse_group(text: str) -> Group:
-    """Parse a group written as ``"ID: first name; second name"`` (``,`` also separates names).
-
-    :param text: the value of ``LABKIT_GROUP``, e.g. ``"G07: Ada Lovelace; Alan Turing"``.
-    """
-    group_id, sep, names = str(text).partition(":")
-    members = [m.strip() for m in names.replace(",", ";").split(";") if m.strip()]
-    if not sep or not group_id.strip() or not members:
-        raise ValueError(f"{GROUP_ENV} must look like 'G07: Ada Lovelace; Alan Turing', got {text!r}")
-    return Group(group_id.strip(), tuple(members), demo=True)
-
-
-def check_group(group_id: str, members: Sequence[str]) -> Group:
-    """Check the report's group cell and return the group; raise a clear error when it is not filled in.
-
-    Headless runs cannot type names: when the cell is empty, the group in ``$LABKIT_GROUP`` (set by
-    ``labkit run``) is used, else in the fast setting (CI, ``LABKIT_FAST=1``) the demo group. Both are
-    marked as demo groups, and the teacher's export lists them as a problem.
-
-    :param group_id: the group's id from the class list, e.g. ``"G07"``.
-    :param members: the members' full names, one string each.
-    """
-    if isinstance(members, str) or not isinstance(members, (list, tuple)):
-        raise GroupMissingError(f"MEMBERS must be a list of names like ['Ada Lovelace', 'Alan Turing'], "
-                                f"got {members!r}")
-    group_id = str(group_id or "").strip()
-    names = [str(m or "").strip() for m in members]
-    if group_id and names and all(names):
-        return Group(group_id, tuple(names))
-    if os.environ.get(GROUP_ENV, "").strip():
-        return parse_group(os.environ[GROUP_ENV])
-    if is_fast():
-        return parse_group(DEMO_GROUP)
-    empty = []
-    if not group_id:
-        empty.append('GROUP_ID (your group\'s id from the class list, e.g. "G07")')
-    if not names or not all(names):
-        empty.append("MEMBERS (both full names; drop an empty entry if you work alone)")
-    raise GroupMissingError("Fill in " + " and ".join(empty) + " in this cell, then run it again: "
-                            "the teacher's export reads your group from here.")
+           "Δ attack success vs undefended", "notes", "status", "run"]
+"""``run``: whether the pair's own run produced the row's numbers (``own run``), else whose run did."""
 
 
 def notebook_for(key: str) -> str:
@@ -259,28 +185,52 @@ def _row(s: Scenario, metrics: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def report_table(metrics: dict[str, Any] | None = None) -> pd.DataFrame:
+def _row_origin(keys: Sequence[str], provenance: dict[str, Any], edition: str, group_id: str | None) -> str:
+    """Return ``own run`` when every key's provenance matches the report's run, else the other origins."""
+    from labkit.provenance import origin
+
+    found = dict.fromkeys(origin(provenance.get(k), edition=edition, group_id=group_id) for k in keys)
+    others = [where for where in found if where != OWN_RUN]
+    return "; ".join(others) if others else OWN_RUN if found else ""
+
+
+def report_table(metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None, *,
+                 group_id: str | None = None, edition: str | None = None) -> pd.DataFrame:
     """Return the report table: one row per scenario, indexed by the scenario's name.
 
     Columns: the notebook that measures it, clean accuracy, accuracy under attack (evasion), attack
     success (1 - accuracy under attack for evasion; the attack success rate for the backdoor and the
     extensions), the change of clean accuracy against the baseline, the change of attack success
     against the undefended model under the same attack, notes (eps, poison fraction ...) and a status
-    that names the notebook to run when a number is missing (``"not run"`` for extension labs).
+    that names the notebook to run when a number is missing (``"not run"`` for extension labs), and ``run``:
+    ``own run`` when the numbers' provenance matches this report's edition and group, else whose run produced
+    them (``the key's run``, ``group G03's run``, ``no run`` for numbers without provenance).
 
     :param metrics: a flat ``{dotted key: value}`` dict; default: the current build's metrics store.
+    :param provenance: ``{key: provenance entry}`` of those numbers; default: the store's (none when ``metrics``
+        is given without it).
+    :param group_id: the report's group id (rows of another group's run are named); None: not compared.
+    :param edition: the report's edition (``key`` or ``student``); default: the running notebook's.
     """
     import pandas as pd
 
-    from labkit.metrics import load_metrics
+    from labkit.metrics import load_store
+    from labkit.provenance import edition as current_edition
 
-    metrics = load_metrics() if metrics is None else metrics
+    if metrics is None:
+        store = load_store()
+        metrics, provenance = store.metrics, store.provenance if provenance is None else provenance
+    provenance = provenance if isinstance(provenance, dict) else {}
+    edition = edition or current_edition()
     rows = []
     for s in (*CORE_SCENARIOS, *_extension_scenarios(metrics)):
         if isinstance(s, tuple):
             rows.append({"scenario": s[0], "notebook": s[1], "status": f"not run ({s[1]})", "_family": "extensions"})
         else:
-            rows.append(_row(s, metrics))
+            row = _row(s, metrics)
+            row["run"] = _row_origin([k for k in (*s.keys, *s.notes) if k in metrics], provenance, edition,
+                                     group_id)
+            rows.append(row)
     table = pd.DataFrame(rows).set_index("scenario")
     base = _number(metrics.get("baseline.clean_accuracy"))
     # availability poisoning records its drop against its own unpoisoned model: shown as it is
@@ -293,7 +243,39 @@ def report_table(metrics: dict[str, Any] | None = None) -> pd.DataFrame:
             table[column] = math.nan
     table.attrs["family"] = table["_family"].fillna("extensions").to_dict()
     table.attrs["attack"] = table["_attack"].fillna("extension").to_dict()
-    return table[COLUMNS].fillna({"notes": "", "status": "ok"})
+    table.attrs.update(provenance={k: v for k, v in provenance.items() if k in metrics}, edition=edition,
+                       group_id=group_id)
+    return table[COLUMNS].fillna({"notes": "", "status": "ok", "run": ""})
+
+
+CORE_ROWS: tuple[str, ...] = tuple(s.name for s in CORE_SCENARIOS)
+TABLE_POINTS = 2
+"""Points of the rubric's table item, autograded by the report's grade cell (``table_points``)."""
+
+
+def table_points(table: pd.DataFrame) -> int:
+    """Return the table's points: 2 when every core row is ``ok`` from the pair's own run, 1 when at least half
+    of them are, else 0. The report's grade cell shows it, and nbgrader's autograde takes it as the score.
+
+    :param table: the DataFrame from ``report_table``.
+    """
+    core = table.loc[[name for name in CORE_ROWS if name in table.index]]
+    own = int(((core["status"] == "ok") & (core["run"] == OWN_RUN)).sum())
+    return TABLE_POINTS if own == len(CORE_ROWS) else 1 if 2 * own >= len(CORE_ROWS) else 0
+
+
+def origin_problems(table: pd.DataFrame) -> list[str]:
+    """Return one problem per origin other than the pair's own run, naming its rows (for the export).
+
+    :param table: the DataFrame from ``report_table``.
+    """
+    by_origin: dict[str, list[str]] = {}
+    for name, run in table["run"].items():
+        for where in filter(None, str(run).split("; ")):
+            if where != OWN_RUN:
+                by_origin.setdefault(where, []).append(str(name))
+    return [f"numbers from {where} ({len(rows)} row{'s' * (len(rows) != 1)}): {', '.join(rows)}"
+            for where, rows in by_origin.items()]
 
 
 def missing_notebooks(table: pd.DataFrame) -> list[str]:
@@ -339,7 +321,10 @@ class ReportTable:
 
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             plain = self.table.drop(columns=["notes"]).to_string(float_format=lambda v: f"{v:.3f}")
-        return {"text/plain": plain, "text/html": self.to_html(), METRICS_MIME: {"metrics": dict(self.metrics)}}
+        attrs = self.table.attrs
+        return {"text/plain": plain, "text/html": self.to_html(),
+                METRICS_MIME: {"metrics": dict(self.metrics), "provenance": dict(attrs.get("provenance") or {}),
+                               "edition": attrs.get("edition"), "group_id": attrs.get("group_id")}}
 
 
 def show_table(table: Any, metrics: dict[str, Any] | None = None) -> ReportTable:

@@ -12,11 +12,11 @@ __all__ = ["main"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from labkit.classroom.runner import NotebookFailed, run_notebooks
+    from labkit.classroom.runner import KernelStartFailed, NotebookFailed, RunLocked, run_notebooks
 
     try:
         timings = run_notebooks(args.notebooks, out=args.out, fast=args.fast, cell_timeout=args.cell_timeout)
-    except (NotebookFailed, FileNotFoundError) as err:
+    except (NotebookFailed, FileNotFoundError, RunLocked, KernelStartFailed) as err:
         print(f"labkit run: {err}", file=sys.stderr)
         return 1
     width = max(map(len, timings))
@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="execute the lab's notebooks headlessly and keep metrics and timings")
     run.add_argument("notebooks", nargs="*",
                      help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")
-    run.add_argument("--fast", action="store_true", help="the smoke setting CI uses: fewer epochs and samples")
+    setting = run.add_mutually_exclusive_group()
+    setting.add_argument("--fast", dest="fast", action="store_const", const=True, default=None,
+                         help="the smoke setting CI uses: fewer epochs and samples (default: what LABKIT_FAST says)")
+    setting.add_argument("--full", dest="fast", action="store_const", const=False,
+                         help="the full setting, even when LABKIT_FAST=1 is set")
     run.add_argument("--out", default=os.environ.get("LABKIT_OUT") or "build",
                      help="build folder (default: $LABKIT_OUT if set, else build)")
     run.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")

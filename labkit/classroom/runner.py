@@ -18,9 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from labkit.paths import LabNotFoundError, notebooks_dir
+from labkit.classroom._runguard import KernelStartFailed, RunLocked, execute_notebook, run_lock
+from labkit.paths import LabNotFoundError, is_fast, notebooks_dir
 
-__all__ = ["lab_notebooks", "run_notebooks", "NotebookFailed"]
+__all__ = ["lab_notebooks", "run_notebooks", "NotebookFailed", "RunLocked", "KernelStartFailed", "KERNEL_NAME"]
+
+KERNEL_NAME = "python3"
+"""The Jupyter kernel every notebook runs in."""
 
 
 class NotebookFailed(RuntimeError):
@@ -83,7 +87,7 @@ def _update_json(path: Path, values: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
-def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build", fast: bool = False,
+def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build", fast: bool | None = None,
                   cell_timeout: int = 1800, progress: bool = True) -> dict[str, float]:
     """Execute notebooks in order and return ``{notebook name: seconds}``.
 
@@ -91,19 +95,26 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
     :param out: the build folder for executed copies, metrics, timings, models and the report
         (``<out>/report/``: the executed report notebook exported as by ``labkit export``; ``<out>/student/``:
         the student edition of every lab notebook).
-    :param fast: the smoke setting (``LABKIT_FAST=1``): fewer epochs and samples, the same code path.
+    :param fast: the smoke setting (``LABKIT_FAST=1``): fewer epochs and samples, the same code path; None (the
+        default) keeps what ``LABKIT_FAST`` in the environment says.
     :param cell_timeout: seconds one cell may run before it is stopped.
     :param progress: draw progress bars over notebooks and cells.
     """
+    paths = _report_last(_resolve(names) if names else lab_notebooks())
+    if not paths:
+        raise FileNotFoundError(f"no notebooks to run in {notebooks_dir()}")
+    out = Path(out).resolve()
+    with run_lock(out, paths):   # a second run on this folder stops here, naming this one
+        return _run_paths(paths, out, is_fast() if fast is None else bool(fast), cell_timeout, progress)
+
+
+def _run_paths(paths: list[Path], out: Path, fast: bool, cell_timeout: int, progress: bool) -> dict[str, float]:
+    """Execute ``paths`` in order into ``out``, whose run lock is held; see ``run_notebooks``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from tqdm.auto import tqdm
 
-    paths = _report_last(_resolve(names) if names else lab_notebooks())
-    if not paths:
-        raise FileNotFoundError(f"no notebooks to run in {notebooks_dir()}")
-    out = Path(out).resolve()
     executed_dir = out / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -123,12 +134,12 @@ def run_notebooks(names: Sequence[str | Path] = (), *, out: str | Path = "build"
             nb = nbformat.read(path, as_version=4)
             n_code = sum(cell.cell_type == "code" for cell in nb.cells)
             cells = tqdm(total=n_code, desc=path.stem, unit="cell", leave=False, disable=not progress)
-            client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+            client = NotebookClient(nb, timeout=cell_timeout, kernel_name=KERNEL_NAME,
                                     resources={"metadata": {"path": str(path.parent)}},
                                     on_cell_executed=lambda **_: cells.update(1))
             start = time.perf_counter()
             try:
-                client.execute()
+                execute_notebook(client)   # a kernel that cannot start: KernelStartFailed, one line
             except CellExecutionError as err:
                 nbformat.write(nb, executed_dir / path.name)
                 raise NotebookFailed(

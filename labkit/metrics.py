@@ -28,8 +28,8 @@ import numpy as np
 
 from labkit.paths import out_dir
 
-__all__ = ["metrics_path", "record", "load_metrics", "load_store", "claim_group", "get_metric", "Store",
-           "MissingMetricError", "STORE_FORMAT", "LOCK_TIMEOUT"]
+__all__ = ["metrics_path", "record", "record_check", "load_metrics", "load_store", "claim_group", "get_metric",
+           "Store", "MissingMetricError", "STORE_FORMAT", "LOCK_TIMEOUT", "CHECK_PREFIX"]
 
 _KEY = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
 STORE_FORMAT = 2
@@ -156,15 +156,16 @@ def _write(store: Store, path: Path) -> None:
 
 
 def _update(path: Path, change: Any) -> None:
-    """Apply ``change(store)`` to the store at ``path`` under its lock and write it back."""
+    """Apply ``change(store)`` to the store at ``path`` under its lock and write it back (not when ``change``
+    returns False: nothing changed)."""
     from filelock import Timeout
 
     try:
         with _lock(path):
             _remove_stale_temps(path)
             store = load_store(path)
-            change(store)
-            _write(store, path)
+            if change(store) is not False:
+                _write(store, path)
     except Timeout:
         raise TimeoutError(f"the metrics store {path} stayed locked for {LOCK_TIMEOUT:.0f} s by another kernel; "
                            "wait for the other notebook to finish, or restart its kernel") from None
@@ -195,6 +196,19 @@ def record(key: str, value: Any) -> Any:
     return value
 
 
+CHECK_PREFIX = "check."
+"""Store keys of the self-checks' verdicts: ``check.<check name>`` is ``"pass"`` or ``"hint"``."""
+
+
+def record_check(name: str, passed: bool) -> None:
+    """Record the verdict of self-check ``name`` (``"pass"`` or ``"hint"``) for the teacher's gradebook.
+
+    :param name: the check's name, e.g. ``"fgsm_attack"``.
+    :param passed: whether it passed.
+    """
+    record(CHECK_PREFIX + name, "pass" if passed else "hint")
+
+
 def claim_group(group_id: str, path: str | Path | None = None) -> None:
     """Mark the store as the group's: numbers recorded without a group get ``group_id``, and so do later ones.
 
@@ -205,14 +219,20 @@ def claim_group(group_id: str, path: str | Path | None = None) -> None:
     :param path: a metrics file; default: ``metrics_path()``.
     """
     path = Path(path) if path is not None else metrics_path()
-    if not path.exists():
+    if not path.exists() or not group_id:
         return
+    seen = load_store(path)
+    if seen.group and all(entry.get("group") for entry in seen.provenance.values()):
+        return   # already claimed: not even a lock file is written (a handed-in copy stays as it was)
 
-    def change(store: Store) -> None:
+    def change(store: Store) -> bool:
+        unclaimed = [entry for entry in store.provenance.values() if not entry.get("group")]
+        if store.group and not unclaimed:
+            return False   # nothing to claim: the store (perhaps a handed-in copy) is left as it is
         store.group = store.group or group_id
-        for entry in store.provenance.values():
-            if not entry.get("group"):
-                entry["group"] = store.group
+        for entry in unclaimed:
+            entry["group"] = store.group
+        return True
 
     _update(path, change)
 

@@ -243,9 +243,16 @@ def report_table(metrics: dict[str, Any] | None = None, provenance: dict[str, An
             table[column] = math.nan
     table.attrs["family"] = table["_family"].fillna("extensions").to_dict()
     table.attrs["attack"] = table["_attack"].fillna("extension").to_dict()
-    table.attrs.update(provenance={k: v for k, v in provenance.items() if k in metrics}, edition=edition,
+    table.attrs.update(provenance=_Shared((k, v) for k, v in provenance.items() if k in metrics), edition=edition,
                        group_id=group_id)
     return table[COLUMNS].fillna({"notes": "", "status": "ok", "run": ""})
+
+
+class _Shared(dict):
+    """A dict that pandas does not deep-copy with the table's attrs on every operation (it is never modified)."""
+
+    def __deepcopy__(self, memo: dict) -> _Shared:
+        return self
 
 
 CORE_ROWS: tuple[str, ...] = tuple(s.name for s in CORE_SCENARIOS)

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from labkit.classroom.gradebook import RUBRIC as RUBRIC_ITEMS
+
 __all__ = ["PLAN", "plan_table", "exercise_table", "expected_table", "render_page", "write_page", "main"]
 
 PLAN: tuple[tuple[str, int, str], ...] = (
@@ -32,17 +34,20 @@ PLAN: tuple[tuple[str, int, str], ...] = (
 """The 90-minute plan: (notebook stem, minutes in class, what the pair does)."""
 
 RUBRIC = """\
-| part | 0 points | 1 point | 2 points |
+| part (nbgrader grade id) | 0 points | 1 point | 2 points |
 | --- | --- | --- | --- |
-| group cell and table (Steps 1-3) | names missing or table incomplete (status column names notebooks to run) | table complete, a row missing its notes (eps, poison fraction) | group checked, every core row `ok` |
-| Question 1: evasion defences | no comparison, or FGSM only | compares the defences with numbers, but under FGSM only | compares clean accuracy and accuracy **under PGD** at the same eps, explains why the stronger attack decides (gradient masking) |
-| Question 2: reactive defence | restates the number | says the evaluation is not adaptive | explains why a non-adaptive attack overstates it and names an adaptive attack (BPDA/EOT, attack through the transform) |
-| Question 3: Neural Cleanse | picks a mitigation without a reason | argues from the ASR only | argues from ASR **and** clean accuracy (and abstentions for filtering), names a way to evade detection (large/spread trigger, several targets) |
-| Question 4: one number | gives one number | gives two numbers without the caveat | gives clean accuracy and accuracy under the strongest attack (or ASR) with its eps, and says that a point or so is seed noise |
+| group cell and table, Steps 1-3 (`report-table`, autograded) | names or student ids missing, or fewer than half of the 13 core rows `ok` from the pair's own run | at least half of the core rows `ok` from the pair's own run | group checked, every core row `ok` and from the pair's own run (the table's `run` column) |
+| Question 1: evasion defences (`report-q1`) | no comparison, or FGSM only | compares the defences with numbers, but under FGSM only | compares clean accuracy and accuracy **under PGD** at the same eps, explains why the stronger attack decides (gradient masking) |
+| Question 2: reactive defence (`report-q2`) | restates the number | says the evaluation is not adaptive | explains why a non-adaptive attack overstates it and names an adaptive attack (BPDA/EOT, attack through the transform) |
+| Question 3: Neural Cleanse (`report-q3`) | picks a mitigation without a reason | argues from the ASR only | argues from ASR **and** clean accuracy (and abstentions for filtering), names a way to evade detection (large/spread trigger, several targets) |
+| Question 4: one number (`report-q4`) | gives one number | gives two numbers without the caveat | gives clean accuracy and accuracy under the strongest attack (or ASR) with its eps, and says that a point or so is seed noise |
 
-Total 10 points. The solution notebook's answer cells (the teacher's key, blanked in the student edition) list
-what a full-mark answer contains; numbers differ between pairs and seeds, the reasoning should not.
-"""
+Total {total} points: the report notebook's nbgrader grade cells, one per row (a test keeps them equal). The first
+row is computed (`report.table_points`) by the report's grade cell and again by `labkit export` from the saved
+table; the written answers are graded by hand. The solution notebook's answer cells (the teacher's key, blanked in
+the student edition) list what a full-mark answer contains; numbers differ between pairs and seeds, the reasoning
+should not.
+""".format(total=sum(item.points for item in RUBRIC_ITEMS))
 
 EXPORT = """\
 Pairs hand in their executed `05_report.ipynb` (the student edition from `labkit student`, filled in and run).

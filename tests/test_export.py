@@ -249,7 +249,8 @@ def test_out_folder_inside_the_submissions_is_skipped(tmp_path):
     write(tmp_path / "class" / "a.ipynb", report_notebook())
     export.export_submissions(tmp_path / "class", tmp_path / "class" / "export", echo=None)
     again = export.export_submissions(tmp_path / "class", tmp_path / "class" / "export", echo=None)
-    assert [s.file for s in again.submissions] == ["a.ipynb"]
+    assert [s.file for s in again.submissions] == ["a.ipynb", "export/"]   # listed, never read or entered
+    assert again.submissions[1].problems == ["the export's own output folder (--out): skipped"]
     with pytest.raises(ValueError, match="mix the export"):
         export.export_submissions(tmp_path / "class", tmp_path, echo=None)
 

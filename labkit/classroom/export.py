@@ -15,6 +15,7 @@ import ast
 import csv
 import html
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,18 @@ from typing import Any, Callable, Iterable
 
 from labkit.classroom.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, CORE_KEYS, GROUP_MIME, METRICS_MIME, REPORT_TAG,
                            metric_order)
-from labkit.classroom._sanitize import page, render_cell
+from labkit.classroom._intake import (Found, IntakeError, check_out, display, find_entries, load_notebook, prepare_out,
+                                     printable, read_capped, write_file)
+from labkit.classroom._sanitize import Budget, page, render_cell
 from labkit.classroom.student import ANSWER as NBGRADER_ANSWER
 
-__all__ = ["Submission", "ExportResult", "find_submissions", "read_submission", "export_submissions"]
+__all__ = ["Submission", "ExportResult", "find_entries", "read_submission", "export_submissions"]
 
-SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
-MAX_BYTES = 100_000_000
+OUTPUTS = ("index.html", "gradebook.csv", "metrics.csv", "groups")
+"""What the export writes directly under ``--out`` (a symlink planted at one of these is removed first)."""
+MAX_SOURCE = 20_000
+"""The longest group cell whose code is parsed for GROUP_ID and MEMBERS (a real one is ~200 characters)."""
+MAX_NAME = 200
 
 
 @dataclass
@@ -63,26 +69,6 @@ class ExportResult:
         return [s for s in self.submissions if s.page]
 
 
-def find_submissions(root: Path, skip: Path | None = None) -> list[Path]:
-    """Return every file under ``root`` (or ``root`` itself), skipping hidden files and checkpoints.
-
-    :param root: the submissions folder, or one notebook.
-    :param skip: a folder not to descend into (the export's own output).
-    """
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    found = []
-    for path in sorted(root.rglob("*")):
-        parts = path.relative_to(root).parts
-        if any(p.startswith(".") or p in SKIPPED_DIRS for p in parts) or not path.is_file():
-            continue
-        if skip is not None and path.resolve().is_relative_to(skip):
-            continue
-        found.append(path)
-    return found
-
-
 def _tags(cell: Any) -> list[str]:
     tags = (cell.get("metadata") or {}).get("tags") or []
     return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
@@ -99,23 +85,58 @@ def _outputs(cells: Iterable[Any], mime: str) -> list[Any]:
     return found
 
 
-def _group_from_source(cells: Iterable[Any]) -> tuple[str, list[str]]:
+def _parse(source: str) -> list[ast.Module]:
+    """Return the cell's code as syntax trees (the whole cell, else line by line); nothing is executed."""
+    try:
+        return [ast.parse(source)]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # magics, typos, absurd expressions
+        chunks = []
+        for line in source.splitlines():
+            try:
+                chunks.append(ast.parse(line.strip()))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+        return chunks
+
+
+def _name(value: Any, problems: list[str]) -> str:
+    """Return a group id or member name as text: a string or a small integer, at most ``MAX_NAME`` characters."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > 128:
+            problems.append(f"group id is a number of about {int(value.bit_length() * 0.30103)} digits: "
+                            "write the group id as text, e.g. 'G01'")
+            return ""
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    text = display(value).strip()
+    if len(text) > MAX_NAME:
+        problems.append(f"a name or group id of {len(text)} characters was cut to {MAX_NAME}")
+    return text[:MAX_NAME]
+
+
+def _names(values: Any, problems: list[str]) -> list[str]:
+    """Return the member names in ``values`` (a list or tuple), blanks left out, at most 20."""
+    if not isinstance(values, (list, tuple)):
+        return []
+    first = [v[0] if isinstance(v, (list, tuple)) and len(v) == 2 else v for v in values[:20]]  # (name, id)
+    names = [n for n in (_name(v, problems) for v in first) if n]
+    if len(values) > 20:
+        problems.append(f"{len(values)} member names: only the first 20 are listed")
+    return names
+
+
+def _group_from_source(cells: Iterable[Any], problems: list[str]) -> tuple[str, list[str]]:
     """Return ``GROUP_ID`` and ``MEMBERS`` as literally assigned in the cells' code (never executed)."""
     values: dict[str, Any] = {}
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
         source = "".join(cell.get("source") or "")
-        try:
-            chunks = [ast.parse(source)]
-        except SyntaxError:  # magics or a typo elsewhere in the cell: read the lines one by one
-            chunks = []
-            for line in source.splitlines():
-                try:
-                    chunks.append(ast.parse(line.strip()))
-                except SyntaxError:
-                    continue
-        for tree in chunks:
+        if len(source) > MAX_SOURCE:
+            problems.append(f"a report code cell of {len(source)} characters was not searched for GROUP_ID")
+            continue
+        for tree in _parse(source):
             for node in tree.body:
                 if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     name = node.targets[0].id
@@ -124,22 +145,17 @@ def _group_from_source(cells: Iterable[Any]) -> tuple[str, list[str]]:
                             values[name] = ast.literal_eval(node.value)
                         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                             continue
-    group_id = values.get("GROUP_ID")
-    members = values.get("MEMBERS")
-    group_id = str(group_id).strip() if isinstance(group_id, (str, int)) else ""
-    members = [str(m).strip() for m in members if str(m).strip()] if isinstance(members, (list, tuple)) else []
-    return group_id, members
+    return _name(values.get("GROUP_ID"), problems), _names(values.get("MEMBERS"), problems)
 
 
 def _read_group(sub: Submission, cells: list[Any]) -> None:
     """Fill in the group from the group cell's printed output, else from its source; note problems."""
     shown = [g for g in _outputs(cells, GROUP_MIME) if isinstance(g, dict)]
-    src_id, src_members = _group_from_source(cells)
+    src_id, src_members = _group_from_source(cells, sub.problems)
     if shown:
         group = shown[-1]
-        sub.group_id = str(group.get("group_id") or "").strip()
-        members = group.get("members")
-        sub.members = [str(m).strip() for m in members if str(m).strip()] if isinstance(members, list) else []
+        sub.group_id = _name(group.get("group_id"), sub.problems)
+        sub.members = _names(group.get("members"), sub.problems)
         if group.get("demo"):
             sub.problems.append("demo group from a headless run: the pair did not fill in its names")
         elif (src_id or src_members) and (src_id, src_members) != (sub.group_id, sub.members):
@@ -155,39 +171,26 @@ def _read_metrics(sub: Submission) -> None:
     found = [m.get("metrics") for m in _outputs(sub.cells, METRICS_MIME) if isinstance(m, dict)]
     found = [m for m in found if isinstance(m, dict)]
     if found:
-        sub.metrics = {str(k): v for k, v in found[-1].items()}
+        sub.metrics = {display(str(k)): v for k, v in found[-1].items()}
     elif any(c.get("outputs") for c in sub.cells if c.get("cell_type") == "code"):
         sub.problems.append("no metrics: the report table cell has no output from labkit.classroom.report.show_table")
 
 
-def read_submission(path: Path, root: Path) -> Submission:
+def read_submission(path: Path, root: Path, file: str | None = None) -> Submission:
     """Read one handed-in file as data (never executed) and return what the export needs from it.
 
     :param path: the file.
     :param root: the submissions folder (file names in the gradebook are relative to it).
+    :param file: the name to list it under (default: ``path`` relative to ``root``).
     """
-    import nbformat
-
-    rel = path.relative_to(root).as_posix() if path != root else path.name
+    rel = file or display(path.relative_to(root).as_posix() if path != root else path.name)
     sub = Submission(path=path, file=rel)
-    raw = path.read_bytes()
-    if len(raw) > MAX_BYTES:
-        sub.problems.append(f"too large to read ({len(raw) / 1e6:.0f} MB)")
-        return sub
     try:
-        text = raw.decode("utf-8-sig")
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        sub.problems.append(f"not JSON: {str(err).splitlines()[0][:120]}")
+        nb, notes = load_notebook(read_capped(path))
+    except IntakeError as err:
+        sub.problems.append(str(err))
         return sub
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or "nbformat" not in data:
-        sub.problems.append("not a notebook: JSON without nbformat 'cells'")
-        return sub
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as err:  # nbformat raises many types on malformed notebooks
-        sub.problems.append(f"not a notebook: {str(err).splitlines()[0][:120]}")
-        return sub
+    sub.problems += notes
     cells = [c for c in nb.cells if isinstance(c, dict)]
     sub.cells = [c for c in cells if REPORT_TAG in _tags(c)]
     if not sub.cells:
@@ -199,7 +202,8 @@ def read_submission(path: Path, root: Path) -> Submission:
         sub.problems.append("never run: the report cells have no outputs")
     elif unrun:
         sub.problems.append(f"{len(unrun)} of {len(code)} report code cells have no output")
-    errors = sum(any(o.get("output_type") == "error" for o in c.get("outputs") or []) for c in code)
+    errors = sum(any(isinstance(o, dict) and o.get("output_type") == "error" for o in c.get("outputs") or [])
+                 for c in code)
     if errors:
         sub.problems.append(f"{errors} report cell(s) ended in an error")
     answers = [c for c in sub.cells if c.get("cell_type") == "markdown" and ANSWER_TAG in _tags(c)]
@@ -246,7 +250,8 @@ def group_page(sub: Submission) -> str:
     """Return the HTML page of one submission: header, problems, then its report cells in order."""
     title = f"Group {sub.group_id}" if sub.group_id else f"No group id ({sub.file})"
     members = " · ".join(sub.members) if sub.members else "(no names)"
-    cells = "\n".join(render_cell(c, answer=ANSWER_TAG in _tags(c)) for c in sub.cells)
+    budget = Budget()
+    cells = "\n".join(render_cell(c, answer=ANSWER_TAG in _tags(c), budget=budget) for c in sub.cells)
     body = (f'<header><p class="crumb"><a href="../index.html">← all groups</a></p>'
             f"<h1>{html.escape(title)}</h1><p class=\"members\">{html.escape(members)}</p>"
             f'<p class="meta">file: {html.escape(sub.file)}</p>{_problems_html(sub.problems)}</header>\n'
@@ -310,7 +315,45 @@ def summary(result: ExportResult) -> str:
     if troubled:
         lines.append(f"problems in {len(troubled)} submission(s):")
         lines += [f"  {s.file}: {'; '.join(s.problems)}" for s in troubled]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+def _read_isolated(found: Found, root: Path) -> Submission:
+    """Return one entry as a submission; whatever goes wrong reading it becomes its problem, never the class's."""
+    if found.path is None:
+        return Submission(path=root / found.rel.rstrip("/"), file=found.rel, problems=[found.reason or "skipped"])
+    try:
+        return read_submission(found.path, root, found.rel)
+    except Exception as err:  # noqa: BLE001 - a hostile file may raise anything; it must not stop the class
+        return Submission(path=found.path, file=found.rel, problems=[_failure("could not be read", err)])
+
+
+def _failure(what: str, err: BaseException) -> str:
+    detail = printable(str(err).splitlines()[0] if str(err).strip() else "")[:120]
+    return f"{what} ({type(err).__name__}{': ' + detail if detail else ''})"
+
+
+def _clear_groups(groups: Path) -> None:
+    """Make ``groups`` a real folder without the pages of an earlier export (links removed, never followed)."""
+    if groups.is_symlink() or (groups.exists() and not groups.is_dir()):
+        raise ValueError(f"{display(str(groups))} is not a folder: remove it or choose another --out")
+    groups.mkdir(exist_ok=True)
+    for entry in os.scandir(groups):  # pages of an earlier export would otherwise linger in the index
+        if entry.name.endswith(".html") and (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
+            os.unlink(entry.path)
+
+
+def _write_pages(subs: list[Submission], out: Path) -> None:
+    """Write one page per exportable submission; a page that cannot be made becomes its problem."""
+    taken: set[str] = set()
+    for sub in subs:
+        if sub.exportable:
+            try:
+                name = f"groups/{_slug(sub, taken)}.html"
+                write_file(out / name, group_page(sub))
+                sub.page = name
+            except Exception as err:  # noqa: BLE001 - one hostile page must not stop the class
+                sub.problems.append(_failure("page could not be written", err))
 
 
 def export_submissions(source: str | Path, out: str | Path,
@@ -322,25 +365,18 @@ def export_submissions(source: str | Path, out: str | Path,
         pages of an earlier export into the same folder are replaced).
     :param echo: where the summary goes (None: nowhere).
     """
-    source, out = Path(source).resolve(), Path(out).resolve()
+    source = Path(source).resolve()
     if not source.exists():
-        raise FileNotFoundError(f"no submissions at {source}")
-    if source.is_dir() and (out == source or source.is_relative_to(out)):
-        raise ValueError(f"--out {out} would mix the export with the submissions; choose another folder")
+        raise FileNotFoundError(f"no submissions at {display(str(source))}")
+    out = check_out(source, out)
     root = source if source.is_dir() else source.parent
-    subs = [read_submission(p, root) for p in find_submissions(source, skip=out)]
+    subs = [_read_isolated(found, root) for found in find_entries(source, skip=out)]
     _mark_duplicates(subs)
-    groups = out / "groups"
-    groups.mkdir(parents=True, exist_ok=True)
-    for old in groups.glob("*.html"):  # pages of an earlier export would otherwise linger in the index
-        old.unlink()
-    taken: set[str] = set()
-    for sub in subs:
-        if sub.exportable:
-            sub.page = f"groups/{_slug(sub, taken)}.html"
-            (out / sub.page).write_text(group_page(sub), encoding="utf-8")
+    prepare_out(out, OUTPUTS)
+    _clear_groups(out / "groups")
+    _write_pages(subs, out)
     result = ExportResult(subs, out)
-    (out / "index.html").write_text(index_page(result), encoding="utf-8")
+    write_file(out / "index.html", index_page(result))
     write_gradebook(subs, out / "gradebook.csv")
     if echo is not None:
         echo(summary(result))

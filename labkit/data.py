@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def _gib(n_bytes: int) -> str:
     return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
-def _npy_header(member, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, int]:
+def _npy_header(member: IO[bytes], path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, int]:
     """Read one .npy member's header without reading its data: (shape, dtype, header length in bytes)."""
     from numpy.lib import format as npy
 
@@ -123,7 +123,7 @@ def _npy_header(member, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype
     return tuple(int(d) for d in shape), dtype, member.tell()
 
 
-def _check_npz_sizes(path: Path, archive) -> None:
+def _check_npz_sizes(path: Path, archive: Any) -> None:
     """Refuse members that would take absurd memory, from the zip directory and the .npy headers alone.
 
     :param path: the .npz file (for the messages).
@@ -133,7 +133,7 @@ def _check_npz_sizes(path: Path, archive) -> None:
         info = archive.getinfo(f"{key}.npy")
         if info.file_size > MAX_NPZ_BYTES + 2**16:
             raise ValueError(f"{path}: {key} unpacks to {_gib(info.file_size)}, over labkit's cap of "
-                             f"{_gib(MAX_NPZ_BYTES)} per array; keep a subset of the images (x[:n]) or pass n_train=")
+                             f"{_gib(MAX_NPZ_BYTES)} per array: save a subset of the images (x_train[:n]) in the .npz")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _RATIO_CHECKED_FROM and ratio > MAX_COMPRESSION_RATIO:
             raise ValueError(f"{path}: {key} expands {ratio:.0f}-fold ({_gib(info.compress_size)} to "

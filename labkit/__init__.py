@@ -14,6 +14,11 @@ import warnings
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the notebooks
+
+from labkit._threads import limit_threads
+
+limit_threads()  # TensorFlow's thread pools follow the kernel's CPU quota (cgroup), not the host's core count
+
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
 
 

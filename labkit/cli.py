@@ -1,5 +1,5 @@
-"""The ``labkit`` command: ``labkit run`` executes the lab's notebooks headlessly, ``labkit student`` writes the
-student edition, ``labkit export`` exports reports."""
+"""The ``labkit`` command: ``labkit notebooks`` copies the lab into a folder for a class, ``labkit run`` executes
+the lab's notebooks headlessly, ``labkit student`` writes the student edition, ``labkit export`` exports reports."""
 
 from __future__ import annotations
 
@@ -55,9 +55,30 @@ def _student(args: argparse.Namespace) -> int:
     except (MarkerError, FileNotFoundError) as err:
         print(f"labkit student: {err}", file=sys.stderr)
         return 1
+    if not written:
+        print("labkit student: no notebooks to write", file=sys.stderr)
+        return 1
     for source, path in zip(paths, written):
         count = check_markers(nbformat.read(source, as_version=4), source.name)
         print(f"{path}  ({count} exercise{'s' * (count != 1)})")
+    return 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from labkit.classroom.workspace import MANIFEST, copy_lab
+
+    try:
+        result = copy_lab(args.out, key=args.key, force=args.force)
+    except OSError as err:  # no lab found, edited files, or an unwritable folder
+        print(f"labkit notebooks: {err}", file=sys.stderr)
+        return 1
+    edition = "solution key" if args.key else "student edition"
+    for name in result.written:
+        print(result.folder / name)
+    print(f"wrote {len(result.written)} file(s) of the lab ({edition}) into {result.folder}"
+          + (f"; {len(result.unchanged)} already up to date" if result.unchanged else "")
+          + f". Run there, a notebook writes its results to {result.folder / 'build'}; "
+          f"{result.folder / MANIFEST} records what labkit wrote, so a pair's edits are never overwritten.")
     return 0
 
 
@@ -65,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(prog="labkit", description="A Jupyter lab kit on machine-learning security.")
     commands = parser.add_subparsers(dest="command", required=True)
+    notebooks = commands.add_parser(
+        "notebooks", help="copy the lab into a folder for a class (the student edition; --key: the solution key)",
+        description="Copy the lab's notebooks (the student edition: exercises blanked) and data/README.md into a "
+        "folder where a pair works. Safe to repeat (e.g. at every start of a hub server): files are brought up to "
+        "date, but a file the pair has edited is never overwritten without --force.")
+    notebooks.add_argument("--out", required=True, help="the folder to copy the lab into (created)")
+    notebooks.add_argument("--key", action="store_true", help="copy the solution key instead of the student edition")
+    notebooks.add_argument("--force", action="store_true", help="overwrite files edited since labkit wrote them")
+    notebooks.set_defaults(handler=_notebooks)
     run = commands.add_parser("run", help="execute the lab's notebooks headlessly and keep metrics and timings")
     run.add_argument("notebooks", nargs="*",
                      help="notebooks to run (default: all, in order), e.g. 00 or 01_evasion_fgsm")

@@ -47,13 +47,13 @@ def lab_notebooks(folder: Path | None = None) -> list[Path]:
 
 
 def _resolve(names: Sequence[str | Path]) -> list[Path]:
-    available = lab_notebooks()
     chosen = []
     for name in names:
         path = Path(name)
         if path.is_file():
             chosen.append(path.resolve())
             continue
+        available = lab_notebooks()
         matches = [p for p in available if p.name == path.name or p.stem == path.stem or p.name.startswith(f"{name}_")]
         if len(matches) != 1:
             listing = ", ".join(p.name for p in available) or "none found"

@@ -310,3 +310,11 @@ def test_check_labels_accepts_integers_and_one_hot_and_refuses_the_rest():
         labkit.data.check_labels(np.array([True, False, True]), 3)
     with pytest.raises(ValueError, match="one-hot labels into them"):
         labkit.data.check_labels(np.eye(10)[y], 3, one_hot=False)
+
+
+def test_members_over_the_size_cap_are_refused_from_the_zip_directory(tmp_path, monkeypatch):
+    path = _write_npz(tmp_path / "big.npz", _fake_keras_arrays(n_train=200))   # x_train: 153 KiB
+    monkeypatch.setattr(data_module, "MAX_NPZ_BYTES", 2**10)
+    with pytest.raises(ValueError, match=r"x_train unpacks to 0.1 MiB, over labkit's cap of 0.0 MiB per array: save "
+                                         r"a subset"):
+        labkit.load_dataset("mnist", path=path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Callable
 
 import pytest
@@ -10,20 +11,24 @@ import pytest
 from labkit import check
 
 
-def passes(capsys: Any, fn: Callable[..., bool], *args: Any, **kwargs: Any) -> None:
-    """Assert that ``fn(*args, **kwargs)`` returns True and prints "passed"."""
-    assert fn(*args, **kwargs) is True
-    assert "passed" in capsys.readouterr().out
-
-
-def fails(capsys: Any, fn: Callable[..., bool], *args: Any, hint: str, **kwargs: Any) -> None:
-    """Assert that ``fn`` returns False printing ``hint``, and raises ``CheckFailed`` with it in strict mode."""
-    assert fn(*args, **kwargs) is False
+def passes(capsys: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Assert that ``fn(*args, **kwargs)`` returns a passed verdict and prints its "[PASSED]" line."""
+    verdict = fn(*args, **kwargs)
+    assert isinstance(verdict, check.Verdict) and verdict.passed and bool(verdict) is True
     out = capsys.readouterr().out
-    assert "not yet" in out and "passed" not in out
+    assert out.startswith(check.PASSED), out
+
+
+def fails(capsys: Any, fn: Callable[..., Any], *args: Any, hint: str, **kwargs: Any) -> None:
+    """Assert that ``fn`` returns False printing ``hint``, and raises ``CheckFailed`` with it in strict mode."""
+    verdict = fn(*args, **kwargs)
+    assert isinstance(verdict, check.Verdict) and not verdict.passed and bool(verdict) is False
+    out = capsys.readouterr().out
+    assert out.startswith(check.NOT_YET) and check.PASSED not in out, out
     assert hint in out, out
-    with pytest.raises(check.CheckFailed, match=hint):
+    with pytest.raises(check.CheckFailed, match=re.escape(hint)):
         fn(*args, strict=True, **kwargs)
+    capsys.readouterr()   # the strict call's verdict line is not the next call's
 
 
 @functools.lru_cache(maxsize=1)

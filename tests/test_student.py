@@ -27,9 +27,13 @@ def test_student_edition_blanks_solutions_strips_outputs_and_keeps_the_rest():
     student = student_notebook(nb)
     assert nbformat.writes(nb) == before  # the solution notebook is not modified
     assert student.cells[0].source == "## Step 1 · Explain"
-    assert student.cells[1].source == "x = 1\n# YOUR CODE HERE\nraise NotImplementedError()\nprint(y)"
+    assert student.cells[1].source == ("x = 1\n# YOUR CODE HERE\n"
+                                       "labkit.check.todo('This exercise: compute `y` here, then run the check below')"
+                                       "\nprint(y)")
     assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
-    assert student.cells[2].source == "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    assert student.cells[2].source == ("def f():\n    # YOUR CODE HERE\n"
+                                       "    labkit.check.todo('This exercise: write the body of `f` here, then run the "
+                                       "check below')")
     assert student.cells[3].source == "YOUR ANSWER HERE"
     text = nbformat.writes(student)
     for secret in ("y = x + 1", "return 42", "overfits", "BEGIN SOLUTION", "END SOLUTION"):
@@ -60,7 +64,7 @@ def test_write_student_edition(tmp_path):
     nbformat.write(_solution_nb(), source)
     written = write_student_edition([source], tmp_path / "student")
     assert [p.name for p in written] == ["01_demo.ipynb"]
-    assert "NotImplementedError" in written[0].read_text()
+    assert "labkit.check.todo(" in written[0].read_text()
 
 
 def test_report_answer_cells_get_the_placeholder_the_export_counts_as_unanswered():
@@ -92,3 +96,13 @@ def test_a_written_answer_must_be_a_graded_cell_as_nbgrader_requires():
         check_markers(new_notebook(cells=[ungraded]))
     assert check_markers(new_notebook(cells=[new_markdown_cell("An answer.",
                                                                metadata={"nbgrader": answer_cell_metadata("q9", 2)})]))
+
+
+def test_an_unfilled_exercise_names_its_number_and_what_to_compute():
+    intro = new_markdown_cell("**Exercise 3.** Compute `fgsm_accuracy` and `x_adv`.")
+    code = new_code_cell("### BEGIN SOLUTION\nx_adv = attack(x)\nfgsm_accuracy = score(x_adv)\nhelper = 2\n"
+                         "### END SOLUTION\nprint(fgsm_accuracy, x_adv)",
+                         metadata={"nbgrader": exercise_cell_metadata("ex3")})
+    student = student_notebook(new_notebook(cells=[intro, code]))
+    assert "labkit.check.todo('Exercise 3: compute `x_adv` and `fgsm_accuracy` here, then run the check below')" \
+        in student.cells[1].source   # `helper`, which no given code uses, is not asked for

@@ -10,7 +10,7 @@ import pytest
 import labkit.check
 
 from labkit.classroom.runner import lab_notebooks, run_notebooks
-from labkit.classroom.student import BEGIN, END, check_markers, student_notebook
+from labkit.classroom.student import BEGIN, END, STUB, check_markers, student_notebook
 
 NOTEBOOKS = lab_notebooks()
 
@@ -69,8 +69,9 @@ def test_the_student_edition_is_valid_and_has_no_solution_left(path):
             inside, outside = _solution_lines(original.source)
             left = {line.strip() for line in blanked.source.splitlines()}
             assert not [line for line in inside if line not in outside and line in left], original.id
-            if inside:
-                assert "raise NotImplementedError()" in blanked.source
+            if inside:   # each region became the stub that says what to write there
+                assert blanked.source.count(STUB) == blanked.source.count("labkit.check.todo(") == \
+                    original.source.count(BEGIN)
         elif original.get("metadata", {}).get("nbgrader", {}).get("solution"):
             assert original.source.strip() not in text
         else:
@@ -97,14 +98,109 @@ def test_a_student_notebook_runs_up_to_its_first_exercise_and_stops_there(fast_b
 
     path = next(p for p in NOTEBOOKS if p.stem == name)
     student = _read(fast_build / "student" / path.name)
-    first = next(c for c in student.cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source)
+    first = next(c for c in student.cells if c.cell_type == "code" and STUB in c.source)
     monkeypatch.setenv("LABKIT_OUT", str(fast_build))
     monkeypatch.setenv("LABKIT_FAST", "1")
     client = NotebookClient(student, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     with pytest.raises(CellExecutionError) as err:
         client.execute()
-    assert err.value.ename == "NotImplementedError"
+    assert err.value.ename == "ExerciseNotDone"   # with its instruction, not a traceback that reads like a crash
+    assert re.fullmatch(r"Exercise 1: compute `\w+`( and `\w+`)? here, then run the check below", err.value.evalue)
+    error = next(o for o in first.outputs if o.output_type == "error")
+    assert error.traceback == [err.value.evalue]
     ran = [c for c in student.cells if c.cell_type == "code" and c.get("execution_count")]
     assert ran[-1].id == first.id   # everything before the first exercise ran; nothing after it
     assert re.search(r"baseline clean accuracy: 0\.\d+", str(student.cells))
+
+
+# --- no scaffolding traps: what an exercise text names exists before it, or the pair is asked to create it ---
+
+LIBRARIES = {"NumPy": "numpy", "pandas": "pandas", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}
+
+
+def _bound(code: str) -> set[str]:
+    """Names a code text binds: assignments, imports, definitions and their arguments, loop targets."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
+def _imported(code: str) -> set[str]:
+    return set(re.findall(r"^\s*(?:import|from)\s+(\w+)", code, re.M))
+
+
+def scaffolding_traps(solution, student) -> list[str]:
+    """Return what an exercise text of the student edition names but the pair can neither find nor is asked to
+    create, and the libraries it names that no cell before it (or its own cell) imports."""
+    import builtins
+    import keyword
+    import textwrap
+
+    key_code = "\n".join(c.source for c in solution.cells if c.cell_type == "code")
+    regions = "\n".join(textwrap.dedent(r) for r in re.findall(rf"{BEGIN}\n(.*?)[ \t]*{END}", key_code, re.S))
+    given = set(re.findall(r"[A-Za-z_]\w*", "\n".join(c.source for c in student.cells if c.cell_type == "code")))
+    asked = {n for n in _bound(regions) if n in given}   # what the pair creates and the given code then uses
+    attributes = set(re.findall(r"\.([A-Za-z_]\w*)", key_code)) | set(re.findall(r"[(,]\s*(\w+)\s*=(?!=)", key_code))
+    defined, imported, traps = set(dir(builtins)) | set(keyword.kwlist), set(), []
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "code":
+            defined |= _bound(cell.source)
+            imported |= _imported(cell.source)
+            continue
+        found = re.search(r"\*\*Exercise (\d+)\.\*\*", cell.source)
+        if not found:
+            continue
+        text, following = cell.source[found.start():], []
+        for after in student.cells[index + 1:]:
+            if after.cell_type != "code":
+                break
+            following.append(after.source)
+        template = _bound("\n".join(following))
+        for name in sorted(set(re.findall(r"`([A-Za-z_]\w*)`", text))):
+            if name not in asked | defined | template | attributes:
+                traps.append(f"Exercise {found.group(1)}: `{name}` is neither given before it nor asked for")
+        for library, module in LIBRARIES.items():
+            if library in text and module not in imported | _imported("\n".join(following)):
+                traps.append(f"Exercise {found.group(1)}: names {library}, which no cell before it imports")
+    return traps
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_exercise_text_names_what_the_pair_cannot_find(path):
+    nb = _read(path)
+    assert scaffolding_traps(nb, student_notebook(nb, path.name)) == []
+
+
+def test_the_scaffolding_test_finds_the_traps_it_is_for():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from labkit.classroom.student import exercise_cell_metadata
+
+    def lab(given: str, text: str) -> list[str]:
+        solution = new_notebook(cells=[
+            new_code_cell(given), new_markdown_cell(text),
+            new_code_cell("### BEGIN SOLUTION\ntarget_onehot = np.eye(10)[0]\nkwargs = {}\ny = f(x, **kwargs)\n"
+                          "### END SOLUTION\nprint(y)", metadata={"nbgrader": exercise_cell_metadata("e1")})])
+        return scaffolding_traps(solution, student_notebook(solution))
+
+    assert lab("import numpy as np\nx = 1", "**Exercise 1.** Make `y` from `x` with NumPy.") == []
+    assert lab("x = 1", "**Exercise 1.** Make `y` from `x` with NumPy.") == [
+        "Exercise 1: names NumPy, which no cell before it imports"]
+    assert lab("import numpy as np\nx = 1", "**Exercise 1.** Use `target_onehot` and `kwargs` to make `y`.") == [
+        "Exercise 1: `kwargs` is neither given before it nor asked for",
+        "Exercise 1: `target_onehot` is neither given before it nor asked for"]

@@ -1,12 +1,15 @@
 """Self-checks for the lab's exercises: ``labkit.check.<exercise>(...)`` after each exercise cell.
 
 Each check recomputes the pair's result independently (shapes, ranges, the number itself within a
-tolerance), prints ``passed`` when it agrees and a short hint when it does not (what to look at, never
-the answer), and returns True or False: a failing check never stops the notebook. With ``strict=True``
+tolerance), prints one verdict line, ``[PASSED] <check>`` when it agrees and ``[NOT YET] <check>. Hint: ...``
+when it does not (what to look at, never the answer), and returns a ``Verdict`` (true when it passed, shown as
+nothing in a notebook): a failing check never stops the notebook. With ``strict=True``
 (or the environment variable ``LABKIT_STRICT_CHECKS=1``) a failing check raises ``CheckFailed`` instead,
 which is what the tests and a teacher's automated run want.
 
-One submodule per part of the lab; every check is reached as ``labkit.check.<name>``.
+One submodule per part of the lab; every check is reached as ``labkit.check.<name>``. The student edition's
+unfilled exercises call ``labkit.check.todo``, and a check run before its exercise says the exercise is not done
+(``labkit.check._notebook``).
 """
 
 from labkit.check._base import *  # noqa: F401,F403
@@ -26,3 +29,7 @@ from labkit.check.poisoning import __all__ as _poisoning_all
 
 __all__ = [*_base_all, *_evasion_all, *_poisoning_all, *_membership_all, *_extraction_all, *_clean_label_all,
            *_availability_all]
+
+from labkit.check._notebook import install as _install_not_done_handler
+
+_install_not_done_handler()   # in a notebook, a check run before its exercise says so instead of a NameError

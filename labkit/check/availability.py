@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from labkit.check._base import _close, _is_number, _rate_problem, _verdict
+from labkit.check._base import Verdict, _close, _is_number, _rate_problem, _verdict
 
 __all__ = ["svm_poisoning_attack", "poisoned_accuracy"]
 
@@ -27,7 +27,7 @@ def _labels_problem(y: Any, expected: np.ndarray, name: str, data: str) -> str |
 
 
 def svm_poisoning_attack(attack: Any, victim: Any, task: Any, *, step: float | None = None, eps: float | None = None,
-                         max_iter: int | None = None, strict: bool | None = None) -> bool:
+                         max_iter: int | None = None, strict: bool | None = None) -> Verdict:
     """Check ART's SVM poisoning attack: built on the victim, with the clean training set and the attacker's own
     validation data (not the test set), labels one-hot, and the lab's settings.
 
@@ -79,8 +79,34 @@ def _victim_accuracy(victim: Any, task: Any) -> float:
         return float("nan")
 
 
+def _rule_problem(rule: Callable[[np.ndarray, np.ndarray], Any], task: Any, x_poison: np.ndarray,
+                  y_poison: np.ndarray, victim: Any, fit: dict[str, Any]) -> str | None:
+    """Return a hint when the pair's ``rule(x_poison, y_poison)`` is wrong on other poison points, else None.
+
+    The victim as it stands (last refitted by ART's attack) can have the right accuracy by coincidence; a rule
+    that trains a fresh SVM follows the poison points it is given, so it is run on none and on half of them."""
+    from labkit.availability import svm_accuracy
+
+    half = max(1, len(x_poison) // 2)
+    for xs, ys, case in ((x_poison[:0], y_poison[:0], "no poison points"),
+                         (x_poison[:half], y_poison[:half], f"the first {half} poison points")):
+        try:
+            got = rule(xs.copy(), ys.copy())
+        except Exception as err:  # noqa: BLE001 - the pair's function: say where it fails, never crash the check
+            return f"your function raised {type(err).__name__} given {case}: {err}"
+        expected = svm_accuracy(task, xs, ys, **fit) if len(xs) else svm_accuracy(task, **fit)
+        if _rate_problem(got, "what your function returns") is None and not _close(got, expected):
+            if victim is not None and _close(got, _victim_accuracy(victim, task)):
+                return ("your function gives the victim's accuracy as it stands, whatever poison points it is given "
+                        f"(tried with {case}): train a fresh SVC on the training set plus the points it is given")
+            return (f"your function is right on ART's points by coincidence: given {case} it returns {float(got):.3f} "
+                    "where a fresh SVC trained on the training set plus those points scores differently")
+    return None
+
+
 def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.ndarray, *, kernel: str = "linear",
-                      C: float = 1.0, victim: Any = None, strict: bool | None = None) -> bool:
+                      C: float = 1.0, victim: Any = None, rule: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+                      strict: bool | None = None) -> Verdict:
     """Check the accuracy under availability poisoning: of an SVM retrained on the training set plus the poison
     points, measured on the test set.
 
@@ -94,6 +120,8 @@ def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.
     :param kernel: the SVM's kernel (the lab's ``KERNEL``).
     :param C: the SVM's regularisation constant (the lab's ``C``).
     :param victim: the ART-wrapped SVM the attack ran on, to recognise its accuracy (optional).
+    :param rule: the pair's function ``rule(x_poison, y_poison)`` that measured ``value``, run again on other
+        poison points where a coincidence shows (optional).
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
     from labkit.availability import svm_accuracy
@@ -121,4 +149,6 @@ def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.
             elif _is_number(C) and float(C) != 1.0 and _close(
                     value, svm_accuracy(task, x_poison, y_poison, kernel=kernel, C=1.0)):
                 hint = "train the SVC with the lab's settings: make_svc(KERNEL, C), not scikit-learn's default C"
+    if hint is None and rule is not None:
+        hint = _rule_problem(rule, task, np.asarray(x_poison), np.asarray(y_poison), victim, fit)
     return _verdict("poisoned accuracy", hint, strict)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.check._base import _verdict
+from labkit.check._base import Verdict, _verdict
 
 __all__ = ["poison_linf", "clean_label_set"]
 
@@ -22,7 +22,7 @@ def _matches(value: np.ndarray, expected: np.ndarray) -> bool:
 
 
 def poison_linf(linf: Any, poisons: np.ndarray, bases: np.ndarray, *, x_target: np.ndarray | None = None,
-                strict: bool | None = None) -> bool:
+                strict: bool | None = None) -> Verdict:
     """Check each poison's L-inf distance to its base: the largest change of any one pixel, one number per poison.
 
     :param linf: the pair's distances, one per poison.
@@ -73,7 +73,7 @@ def _pairs(x: np.ndarray, y: np.ndarray) -> Counter:
 
 def clean_label_set(x_poisoned: Any, y_poisoned: Any, x_train: np.ndarray, y_train: np.ndarray,
                     poisons: np.ndarray, base_labels: np.ndarray, *, target_class: int | None = None,
-                    bases: np.ndarray | None = None, strict: bool | None = None) -> bool:
+                    bases: np.ndarray | None = None, strict: bool | None = None) -> Verdict:
     """Check the victim's poisoned training set: every clean image and every poison once, the poisons under their
     bases' true labels (a clean label), the images in any order but each with its own label.
 

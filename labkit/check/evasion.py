@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from labkit.check._base import _close, _eps_problem, _rate_problem, _verdict
+from labkit.check._base import Verdict, _close, _eps_problem, _rate_problem, _verdict
 from labkit.models import accuracy
 
 __all__ = ["clean_accuracy", "predictions", "fgsm_attack", "pgd_attack", "accuracy_under_attack", "adversarial_trainer",
@@ -15,7 +15,7 @@ __all__ = ["clean_accuracy", "predictions", "fgsm_attack", "pgd_attack", "accura
 
 def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.ndarray, *,
                    x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
-                   strict: bool | None = None) -> bool:
+                   strict: bool | None = None) -> Verdict:
     """Check a clean accuracy: the share of clean test images the classifier labels correctly.
 
     :param value: the pair's clean accuracy.
@@ -35,7 +35,7 @@ def clean_accuracy(value: Any, classifier: Any, x_test: np.ndarray, y_test: np.n
     return _verdict("clean accuracy", hint, strict)
 
 
-def predictions(labels: Any, classifier: Any, x: np.ndarray, *, strict: bool | None = None) -> bool:
+def predictions(labels: Any, classifier: Any, x: np.ndarray, *, strict: bool | None = None) -> Verdict:
     """Check predicted labels: one integer class per image, the class the classifier gives the highest probability.
 
     :param labels: the pair's predicted labels.
@@ -60,7 +60,7 @@ def predictions(labels: Any, classifier: Any, x: np.ndarray, *, strict: bool | N
     return _verdict("predictions", hint, strict)
 
 
-def fgsm_attack(attack: Any, x_adv: np.ndarray, x: np.ndarray, *, eps: float, strict: bool | None = None) -> bool:
+def fgsm_attack(attack: Any, x_adv: np.ndarray, x: np.ndarray, *, eps: float, strict: bool | None = None) -> Verdict:
     """Check an FGSM attack and its adversarial images: the class, the budget, untargeted, and the perturbation.
 
     :param attack: the pair's ART attack.
@@ -103,18 +103,38 @@ def _pgd_problem(attack: Any, eps: float) -> str | None:
     return hint
 
 
-def pgd_attack(attack: Any, *, eps: float, strict: bool | None = None) -> bool:
+def _steps_problem(attack: Any, max_iter: int | None, eps_step: float | None) -> str | None:
+    """Return a hint when the attack's number of steps or step size is not the exercise's, else None."""
+    steps, step = getattr(attack, "max_iter", None), float(getattr(attack, "eps_step", 0))
+    if max_iter is not None and steps != max_iter:
+        return f"use the lab's number of iterations, max_iter={max_iter} (the parameter), not {steps}"
+    if eps_step is not None and not np.isclose(step, float(eps_step), rtol=1e-6):
+        hint = "eps_step should follow the exercise's rule, written with the lab's EPS and number of steps"
+        if max_iter and np.isclose(step * max_iter, float(getattr(attack, "eps", np.nan)), rtol=1e-6):
+            hint = ("eps_step x max_iter is exactly eps: PGD then only reaches the edge of the budget on a straight "
+                    "path and cannot move along it; follow the exercise's rule (Madry's factor included)")
+        return hint
+    return None
+
+
+def pgd_attack(attack: Any, *, eps: float, max_iter: int | None = None, eps_step: float | None = None,
+               strict: bool | None = None) -> Verdict:
     """Check a PGD attack's settings: the class, the budget, the step size and the number of steps.
 
     :param attack: the pair's ART ``ProjectedGradientDescent``.
     :param eps: the lab's budget, in [0, 1].
+    :param max_iter: the lab's number of iterations, or None not to check it.
+    :param eps_step: the step size the exercise's rule gives, or None to check only that it is sensible.
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
-    return _verdict("PGD attack", _pgd_problem(attack, eps), strict)
+    hint = _pgd_problem(attack, eps)
+    if hint is None or hint.startswith("eps_step x max_iter"):
+        hint = _steps_problem(attack, max_iter, eps_step) or hint
+    return _verdict("PGD attack", hint, strict)
 
 
 def accuracy_under_attack(value: Any, classifier: Any, x_adv: np.ndarray, y: np.ndarray, *,
-                          x_clean: np.ndarray | None = None, strict: bool | None = None) -> bool:
+                          x_clean: np.ndarray | None = None, strict: bool | None = None) -> Verdict:
     """Check an accuracy under attack: the share of adversarial images still labelled with their true class.
 
     :param value: the pair's accuracy under attack.
@@ -138,7 +158,7 @@ def accuracy_under_attack(value: Any, classifier: Any, x_adv: np.ndarray, y: np.
 
 
 def adversarial_trainer(trainer: Any, *, eps: float, ratio: float | None = None, baseline: Any = None,
-                        strict: bool | None = None) -> bool:
+                        strict: bool | None = None) -> Verdict:
     """Check an adversarial trainer's configuration: a fresh model, FGSM against that very model, eps and ratio.
 
     :param trainer: the pair's ``AdversarialTrainer`` (or labkit's ``FastAdversarialTrainer``).
@@ -170,7 +190,7 @@ def adversarial_trainer(trainer: Any, *, eps: float, ratio: float | None = None,
 
 
 def madry_trainer(trainer: Any, *, eps: float, nb_epochs: int | None = None, baseline: Any = None,
-                  others: Sequence[Any] = (), strict: bool | None = None) -> bool:
+                  others: Sequence[Any] = (), strict: bool | None = None) -> Verdict:
     """Check a Madry PGD adversarial trainer: a fresh model, the budget in the images' units, sensible PGD steps.
 
     :param trainer: the pair's ``AdversarialTrainerMadryPGD``.

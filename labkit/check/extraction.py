@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.check._base import _close, _eps_problem, _rate_problem, _verdict
+from labkit.check._base import Verdict, _close, _eps_problem, _rate_problem, _verdict
 from labkit.models import accuracy
 from labkit.poisoning import predicted_labels
 
@@ -14,7 +14,7 @@ __all__ = ["agreement", "transfer_attack"]
 
 
 def agreement(value: Any, substitute: Any, victim: Any, x: np.ndarray, y_true: np.ndarray | None = None, *,
-              strict: bool | None = None) -> bool:
+              strict: bool | None = None) -> Verdict:
     """Check an agreement: the share of images on which the substitute predicts the victim's label.
 
     :param value: the pair's agreement.
@@ -90,7 +90,7 @@ def _x_adv_problem(x_adv: np.ndarray, victim: Any, substitute: Any, x: np.ndarra
 
 
 def transfer_attack(value: Any, x_adv: np.ndarray, victim: Any, substitute: Any, x: np.ndarray, y: np.ndarray, *,
-                    eps: float, strict: bool | None = None) -> bool:
+                    eps: float, strict: bool | None = None) -> Verdict:
     """Check a transfer attack: FGSM images crafted on the substitute, and the victim's accuracy on them.
 
     The images must be FGSM at ``eps`` made with the substitute's gradients (with or without the true

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from labkit.check._base import _close, _rate_problem, _verdict
+from labkit.check._base import Verdict, _close, _rate_problem, _verdict
 
 __all__ = ["membership_attack", "membership_accuracy"]
 
 
-def membership_attack(attack: Any, target: Any, *, strict: bool | None = None) -> bool:
+def membership_attack(attack: Any, target: Any, *, strict: bool | None = None) -> Verdict:
     """Check a black-box membership attack: ART's class, aimed at the target, on its predictions, and trained.
 
     :param attack: the pair's ``MembershipInferenceBlackBox``, after ``fit``.
@@ -46,7 +46,7 @@ def _guesses(attack: Any, x: np.ndarray, y: np.ndarray, *, probabilities: bool) 
 
 
 def membership_accuracy(value: Any, attack: Any, x_members: np.ndarray, y_members: np.ndarray,
-                        x_non_members: np.ndarray, y_non_members: np.ndarray, *, strict: bool | None = None) -> bool:
+                        x_non_members: np.ndarray, y_non_members: np.ndarray, *, strict: bool | None = None) -> Verdict:
     """Check a membership attack's accuracy: the mean of the share of members it calls members (1) and the share
     of non-members it calls non-members (0), so that guessing scores 0.5.
 

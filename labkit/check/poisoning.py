@@ -6,16 +6,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from labkit.check._base import _close, _is_number, _rate_problem, _verdict
+from labkit.check._base import Verdict, _close, _is_number, _rate_problem, _verdict
 from labkit.poisoning import predicted_labels
 
-__all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation",
+__all__ = ["backdoor_attack", "poisoned_data", "attack_success_rate", "neural_cleanse", "mitigation", "mitigations",
            "chosen_mitigation"]
 
 
 def backdoor_attack(attack: Any, x_demo: Any, y_demo: Any, x: np.ndarray, *, target_class: int,
                     trigger: Callable[[np.ndarray], np.ndarray], nb_classes: int = 10,
-                    strict: bool | None = None) -> bool:
+                    strict: bool | None = None) -> Verdict:
     """Check ART's backdoor attack and a few images it poisoned: stamped with the trigger, labelled the target.
 
     :param attack: the pair's ``PoisoningAttackBackdoor``.
@@ -48,7 +48,7 @@ def backdoor_attack(attack: Any, x_demo: Any, y_demo: Any, x: np.ndarray, *, tar
 
 def poisoned_data(poisoned: Any, x: np.ndarray, y: np.ndarray, *, target_class: int, poison_fraction: Any,
                   trigger: Callable[[np.ndarray], np.ndarray], source_classes: Sequence[int] | None = None,
-                  nb_classes: int = 10, strict: bool | None = None) -> bool:
+                  nb_classes: int = 10, strict: bool | None = None) -> Verdict:
     """Check a poisoned training set: how many images, which ones, stamped with the trigger, relabelled.
 
     :param poisoned: the pair's ``labkit.poisoning.PoisonedData``.
@@ -88,20 +88,10 @@ def poisoned_data(poisoned: Any, x: np.ndarray, y: np.ndarray, *, target_class: 
     return _verdict("poisoned data", hint, strict)
 
 
-def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
-                        trigger: Callable[[np.ndarray], np.ndarray], strict: bool | None = None) -> bool:
-    """Check an attack success rate: the share of triggered non-target images that land in the target class.
-
-    :param value: the pair's attack success rate.
-    :param classifier: the (backdoored) classifier.
-    :param x: the clean test images.
-    :param y: their integer labels.
-    :param target_class: the backdoor's target class.
-    :param trigger: the trigger.
-    :param strict: raise ``CheckFailed`` instead of returning False.
-    """
-    x, y = np.asarray(x), np.asarray(y).reshape(-1)
-    hint = _rate_problem(value, "the attack success rate")
+def _asr_problem(value: Any, classifier: Any, x: np.ndarray, y: np.ndarray, target_class: int,
+                 trigger: Callable[[np.ndarray], np.ndarray], what: str = "the attack success rate") -> str | None:
+    """Return a hint when ``value`` is not the attack success rate of ``classifier`` on ``(x, y)``, else None."""
+    hint = _rate_problem(value, what)
     if hint is None:
         said = predicted_labels(classifier, trigger(x))
         keep = y != target_class
@@ -115,6 +105,62 @@ def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarra
                 hint = "these images carry no trigger: stamp it on before predicting"
             elif _close(value, 1.0 - expected):
                 hint = "this is the share of triggered images the attack fails on"
+    return hint
+
+
+def _rule_problem(rule: Callable[..., Any], classifier: Any, baseline: Any, x: np.ndarray, y: np.ndarray,
+                  target_class: int, trigger: Callable[[np.ndarray], np.ndarray]) -> str | None:
+    """Return a hint when the pair's ``rule(model, x, y)`` is wrong on a case where wrong rules differ, else None.
+
+    On the backdoored model nearly every triggered image lands in the target class, whichever images are counted;
+    on the clean baseline the target-class images (which it rightly calls the target) make the difference."""
+    cases = [(baseline, x, y, "the clean baseline")]
+    half = len(x) // 2
+    cases.append((classifier, x[:half], y[:half], "the first half of the test images"))
+    for model, xs, ys, case in cases:
+        try:
+            value = rule(model, xs, ys)
+        except Exception as err:  # noqa: BLE001 - the pair's function: say where it fails, never crash the check
+            return f"your function raised {type(err).__name__} on {case}: {err}"
+        if model is baseline and _close(value, _asr(classifier, x, y, target_class, trigger)) and not _close(
+                value, _asr(baseline, x, y, target_class, trigger)):
+            return ("on the clean baseline your function gives the poisoned model's rate: use its arguments "
+                    "(model, x, y), not the notebook's poisoned_model and test set")
+        hint = _asr_problem(value, model, xs, ys, target_class, trigger, what="what your function returns")
+        if hint is not None:
+            return f"your function is right on the poisoned model by coincidence; on {case}: {hint}"
+    return None
+
+
+def _asr(classifier: Any, x: np.ndarray, y: np.ndarray, target_class: int,
+         trigger: Callable[[np.ndarray], np.ndarray]) -> float:
+    said = predicted_labels(classifier, trigger(x))
+    return float(np.mean(said[y != target_class] == target_class))
+
+
+def attack_success_rate(value: Any, classifier: Any, x: np.ndarray, y: np.ndarray, *, target_class: int,
+                        trigger: Callable[[np.ndarray], np.ndarray], rule: Callable[..., Any] | None = None,
+                        baseline: Any = None, strict: bool | None = None) -> Verdict:
+    """Check an attack success rate: the share of triggered non-target images that land in the target class.
+
+    On a backdoored model wrong rules (counting every test image, target class included) give the right number
+    by coincidence, so the pair's function ``rule`` is also run on a case where they differ: the clean
+    ``baseline``, and half of the test images.
+
+    :param value: the pair's attack success rate.
+    :param classifier: the (backdoored) classifier.
+    :param x: the clean test images.
+    :param y: their integer labels.
+    :param target_class: the backdoor's target class.
+    :param trigger: the trigger.
+    :param rule: the pair's function ``rule(model, x, y)`` that computed ``value`` (optional).
+    :param baseline: a clean model to run ``rule`` on (needed with ``rule``).
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    hint = _asr_problem(value, classifier, x, y, target_class, trigger)
+    if hint is None and rule is not None and baseline is not None:
+        hint = _rule_problem(rule, classifier, baseline, x, y, target_class, trigger)
     return _verdict("attack success rate", hint, strict)
 
 
@@ -123,7 +169,7 @@ def _same_answers(a: Any, b: Any, x: np.ndarray) -> bool:
 
 
 def neural_cleanse(defence: Any, poisoned_model: Any, x: np.ndarray, *, nb_classes: int = 10,
-                   strict: bool | None = None) -> bool:
+                   strict: bool | None = None) -> Verdict:
     """Check a Neural Cleanse detection: run on the model under suspicion, one result per class.
 
     :param defence: the pair's Neural Cleanse defence, after ``outlier_detection``.
@@ -146,8 +192,21 @@ def neural_cleanse(defence: Any, poisoned_model: Any, x: np.ndarray, *, nb_class
     return _verdict("Neural Cleanse detection", hint, strict)
 
 
+def _mitigation_problem(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray) -> str | None:
+    """Return a hint when ``mitigated`` is not a mitigated fresh copy of the untouched ``defence``, else None."""
+    if mitigated is defence:
+        return ("you mitigated the detected defence itself: call mitigate on defence.copy(), so the next "
+                "mitigation does not start from an already-mitigated model")
+    if not _same_answers(defence, poisoned_model, x):
+        return ("the detected defence was already mitigated before this copy was made: take every copy from the "
+                "defence right after detection")
+    if list(getattr(defence, "flagged_classes", [None])) and _same_answers(mitigated, poisoned_model, x):
+        return "the model answers as before: call mitigate(x_val, y_val, mitigation_types=[name]) on the copy"
+    return None
+
+
 def mitigation(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray, *,
-               strict: bool | None = None) -> bool:
+               strict: bool | None = None) -> Verdict:
     """Check one mitigation: applied to a fresh copy of the detected defence, which itself stays untouched.
 
     :param mitigated: the defence the pair mitigated.
@@ -156,31 +215,97 @@ def mitigation(mitigated: Any, defence: Any, poisoned_model: Any, x: np.ndarray,
     :param x: images to compare answers on (triggered ones show a mitigation best).
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
+    return _verdict("mitigation", _mitigation_problem(mitigated, defence, poisoned_model, x), strict)
+
+
+def mitigations(copies: Any, defence: Any, poisoned_model: Any, x: np.ndarray, *, names: Sequence[str],
+                strict: bool | None = None) -> Verdict:
+    """Check every mitigation of the loop at once: one mitigated fresh copy per name, the defence untouched.
+
+    :param copies: the pair's ``{mitigation name: mitigated defence}``.
+    :param defence: the defence after detection.
+    :param poisoned_model: the backdoored model.
+    :param x: images to compare answers on.
+    :param names: the mitigations the loop should have applied.
+    :param strict: raise ``CheckFailed`` instead of returning False.
+    """
+    missing = [name for name in names if name not in (copies if isinstance(copies, dict) else {})]
     hint = None
-    if mitigated is defence:
-        hint = ("you mitigated the detected defence itself: call mitigate on defence.copy(), so the next "
-                "mitigation does not start from an already-mitigated model")
-    elif not _same_answers(defence, poisoned_model, x):
-        hint = ("the detected defence was already mitigated before this copy was made: take every copy from the "
-                "defence right after detection")
-    elif list(getattr(defence, "flagged_classes", [None])) and _same_answers(mitigated, poisoned_model, x):
-        hint = "the model answers as before: call mitigate(x_val, y_val, mitigation_types=[name]) on the copy"
-    return _verdict("mitigation", hint, strict)
+    if missing:
+        hint = (f"no mitigated copy for {', '.join(missing)} yet: the exercise's loop stopped before (fill it in "
+                "and run the cell)")
+    elif len({id(copies[name]) for name in names}) < len(names):
+        hint = "every mitigation needs its own copy (defence.copy() inside the loop), not one shared model"
+    else:
+        hint = next((f"{name}: {problem}" for name in names
+                     if (problem := _mitigation_problem(copies[name], defence, poisoned_model, x))), None)
+    return _verdict("mitigations", hint, strict)
 
 
-def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, strict: bool | None = None) -> bool:
+def _best(table: Any, reference: float, max_clean_drop: float) -> Any:
+    """The right choice: the lowest attack success rate among rows within the clean-accuracy drop, or None."""
+    ok = table[table["clean_accuracy"] >= reference - max_clean_drop]
+    return None if ok.empty else ok["attack_success_rate"].idxmin()
+
+
+def _choice_cases(names: list[str], reference: float, drop: float) -> list[Any]:
+    """Tables of made-up mitigations where wrong rules differ from the right one: the lowest attack success rate
+    costs too much clean accuracy, the highest clean accuracy is not the lowest success rate, none qualifies."""
+    import pandas as pd
+
+    n = len(names)
+    costs = [2.0 * drop] + [drop * (0.5 - 0.4 * i / max(1, n - 1)) for i in range(1, n)]
+    rates = [0.0] + [0.2 + 0.6 * i / max(1, n - 1) for i in range(1, n)]
+    tables = [pd.DataFrame({"clean_accuracy": [reference - c for c in costs], "attack_success_rate": rates},
+                           index=names)] if n > 1 else []
+    tables.append(pd.DataFrame({"clean_accuracy": [reference - 2.0 * drop] * n,
+                                "attack_success_rate": [0.1 * (i + 1) for i in range(n)]}, index=names))
+    return tables
+
+
+def _choice_rule_problem(rule: Callable[[Any], Any], names: list[str], reference: float,
+                         drop: float) -> str | None:
+    """Return a hint when the pair's ``rule(candidates)`` chooses wrongly on a made-up table, else None."""
+    for case in _choice_cases(names, reference, drop):
+        try:
+            got = rule(case.copy())
+        except Exception as err:  # noqa: BLE001 - the pair's function: say where it fails, never crash the check
+            return f"your function raised {type(err).__name__} on another table of mitigations: {err}"
+        expected = _best(case, reference, drop)
+        if got != expected:
+            shown = case.round(3).to_string()
+            lowest = case["attack_success_rate"].idxmin()
+            if got == lowest:
+                return ("your function picks the lowest attack success rate even when that mitigation costs more than "
+                        f"MAX_CLEAN_DROP of clean accuracy; on this table it should not:\n{shown}")
+            if expected is None:
+                return ("when no mitigation keeps the clean accuracy within MAX_CLEAN_DROP, return None; on this "
+                        f"table none does:\n{shown}")
+            return ("among the mitigations that keep the clean accuracy within MAX_CLEAN_DROP, choose the lowest "
+                    f"attack success rate; on this table your function chose {got!r}:\n{shown}")
+    return None
+
+
+def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, rule: Callable[[Any], Any] | None = None,
+                      strict: bool | None = None) -> Verdict:
     """Check the mitigation the pair would deploy: the lowest attack success among those that keep clean accuracy.
+
+    At the lab's settings a rule that ignores the clean-accuracy budget can choose right by coincidence, so the
+    pair's function ``rule`` is also run on made-up tables where wrong rules choose differently.
 
     :param choice: the name of the chosen mitigation (a row of ``table``), or None when no mitigation keeps the
         clean accuracy within ``max_clean_drop``.
     :param table: a DataFrame with ``clean_accuracy`` and ``attack_success_rate`` columns, one row per
         mitigation, plus the backdoored model's row (its first row) as the reference.
     :param max_clean_drop: the largest loss of clean accuracy (against the first row) that is acceptable.
+    :param rule: the pair's function ``rule(candidates)`` that chose (optional).
     :param strict: raise ``CheckFailed`` instead of returning False.
     """
     reference = table.iloc[0]
     ok = table.iloc[1:][table["clean_accuracy"].iloc[1:] >= reference["clean_accuracy"] - max_clean_drop]
-    if choice is None and ok.empty:
+    if isinstance(choice, (list, tuple, set)) or hasattr(choice, "shape"):
+        hint = "choose one mitigation: its row name, a single string (or None)"
+    elif choice is None and ok.empty:
         hint = None   # no mitigation keeps the clean accuracy: deploying none is the honest answer
     elif choice is None:
         hint = "at least one mitigation keeps the clean accuracy within the allowed drop: choose among those"
@@ -194,4 +319,6 @@ def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, 
         hint = "another mitigation keeps the clean accuracy and leaves a lower attack success rate"
     else:
         hint = None
+    if hint is None and rule is not None:
+        hint = _choice_rule_problem(rule, list(table.index[1:]), float(reference["clean_accuracy"]), max_clean_drop)
     return _verdict("chosen mitigation", hint, strict)

@@ -3,26 +3,33 @@
 Exercises are marked the way nbgrader marks them, so teachers who already use nbgrader can take the same
 notebooks: in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` are the pair's to
 write; a markdown cell whose ``nbgrader`` metadata says ``"solution": true`` is an answer to write. The student
-edition replaces each code region with ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` (at the region's
-indentation), each markdown solution with ``YOUR ANSWER HERE`` (the report's answer cells, tagged ``answer``,
+edition replaces each code region with ``# YOUR CODE HERE`` and a ``labkit.check.todo(...)`` line that, run
+unfilled, says what to write there ("Exercise 1: compute `predictions` here, then run the check below") instead of
+a bare ``NotImplementedError`` traceback (at the region's indentation), each markdown solution with
+``YOUR ANSWER HERE`` (the report's answer cells, tagged ``answer``,
 with the report's own placeholder, which ``labkit export`` counts as unanswered), strips every output, and leaves
 all else identical.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BEGIN", "END", "MarkerError", "check_markers", "student_notebook", "write_student_edition",
-           "is_exercise", "exercise_cell_metadata", "answer_cell_metadata"]
+__all__ = ["BEGIN", "END", "STUB", "MarkerError", "check_markers", "student_notebook", "write_student_edition",
+           "is_exercise", "exercise_cell_metadata", "answer_cell_metadata", "instruction"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 ANSWER = "YOUR ANSWER HERE"
+STUB = "# YOUR CODE HERE"
 _MARKER = re.compile(r"^(\s*)(### (BEGIN|END) SOLUTION)\s*$")
+_EXERCISE = re.compile(r"\*\*Exercise (\d+)\.\*\*")
+_DEF = re.compile(r"^(\s*)def (\w+)\(")
 
 
 class MarkerError(ValueError):
@@ -118,16 +125,61 @@ def answer_cell_metadata(grade_id: str, points: float) -> dict[str, Any]:
             "solution": True, "task": False}
 
 
-def _blank_code(source: str, where: str) -> str:
+def _bound_names(code: str) -> list[str]:
+    """Return the names a region of code assigns, in order of first appearance ([] if it does not parse)."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    stored = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)]
+    return list(dict.fromkeys(node.id for node in sorted(stored, key=lambda n: (n.lineno, n.col_offset))))
+
+
+def instruction(number: int | None, lines: list[str], start: int, end: int, used: set[str]) -> str:
+    """Return what an unfilled exercise region says when run: which exercise, what to write, what comes next.
+
+    :param number: the exercise's number (the last "**Exercise N.**" before the cell), or None.
+    :param lines: the solution cell's lines.
+    :param start: the line of the region's BEGIN marker.
+    :param end: the line of its END marker.
+    :param used: names the notebook's given code uses outside solution regions (what the region must create).
+    """
+    what = f"Exercise {number}" if number else "This exercise"
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    defs = [m for m in map(_DEF.match, lines[:start]) if m and len(m.group(1)) < indent]
+    if defs:
+        return f"{what}: write the body of `{defs[-1].group(2)}` here, then run the check below"
+    names = [n for n in _bound_names("\n".join(lines[start + 1:end])) if n in used]
+    if names:
+        listed = ", ".join(f"`{n}`" for n in names[:-1]) + (" and " if len(names) > 1 else "") + f"`{names[-1]}`"
+        return f"{what}: compute {listed} here, then run the check below"
+    return f"{what}: write your code here, then run the check below"
+
+
+def _blank_code(source: str, where: str, number: int | None = None, used: set[str] = frozenset()) -> str:
     lines = source.splitlines()
     out: list[str] = []
     previous = 0
     for start, end, indent in _regions(source, where):
         out.extend(lines[previous:start])
-        out.extend([f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"])
+        message = instruction(number, lines, start, end, used)
+        out.extend([f"{indent}{STUB}", f"{indent}labkit.check.todo({message!r})"])
         previous = end + 1
     out.extend(lines[previous:])
     return "\n".join(out)
+
+
+def _given_names(nb: Any, name: str) -> set[str]:
+    """Return every identifier the notebook's code uses outside its solution regions."""
+    given: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            lines, previous = cell.source.splitlines(), 0
+            for start, end, _ in _regions(cell.source, f"{name}, cell {index}"):
+                given.update(re.findall(r"[A-Za-z_]\w*", "\n".join(lines[previous:start])))
+                previous = end + 1
+            given.update(re.findall(r"[A-Za-z_]\w*", "\n".join(lines[previous:])))
+    return given
 
 
 def _answer_placeholder(cell: Any) -> str:
@@ -146,9 +198,12 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
     """
     check_markers(nb, name)
     student = copy.deepcopy(nb)
+    used, number = _given_names(nb, name), None
     for index, cell in enumerate(student.cells):
+        if cell.cell_type == "markdown":
+            number = next((int(n) for n in reversed(_EXERCISE.findall(cell.source))), number)
         if cell.cell_type == "code":
-            cell.source = _blank_code(cell.source, f"{name}, cell {index}")
+            cell.source = _blank_code(cell.source, f"{name}, cell {index}", number, used)
             cell.outputs = []
             cell.execution_count = None
         elif is_exercise(cell):   # a written answer

@@ -10,16 +10,24 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import warnings
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the notebooks
+# TensorFlow's C++ log level 3 keeps only FATAL lines: level 2 let through "E0000 ... NodeDef mentions attribute
+# use_unbounded_threadpool", which Keras's fit prints under op determinism (labkit.set_seed); real failures still
+# raise Python errors. Lines printed before absl's InitializeLog ignore the level: labkit.quiet silences those.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from labkit._threads import limit_threads
 
 limit_threads()  # TensorFlow's thread pools follow the kernel's CPU quota (cgroup), not the host's core count
 
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
+if "ipykernel" in sys.modules:  # in a notebook: TensorFlow's C++ start-up lines would land on its stderr
+    from labkit.quiet import quiet_start
+
+    quiet_start()  # imports TensorFlow with fd 2 silenced; command-line tools (labkit export) stay TF-free
 
 
 class _NoRetracingNotice(logging.Filter):

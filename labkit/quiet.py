@@ -1,0 +1,104 @@
+"""Quiet notebooks: TensorFlow's start-up noise kept off the notebooks' stderr, and a count of what is left.
+
+TensorFlow's C++ runtime writes its start-up lines straight to file descriptor 2 (absl's "WARNING: All log
+messages before absl::InitializeLog() ...", the cudart stub, "E0000 ... failed call to cuInit", oneDNN, and at
+the first ``tf.data`` pipeline "NodeDef mentions attribute use_unbounded_threadpool"). ipykernel captures fd 2,
+so every executed notebook kept them on stderr, and ``TF_CPP_MIN_LOG_LEVEL`` does not stop them (absl logs
+before reading it). ``quiet_start`` (called by ``import labkit``) points fd 2 at /dev/null while TensorFlow
+is imported, its devices start and a first parallel ``tf.data`` map runs, then gives fd 2 back: what the lab
+prints later (a real error, a traceback) still reaches the notebook.
+
+``stderr_lines(folder)`` counts the stderr lines saved in executed notebooks;
+``python -m labkit.quiet build/notebooks`` prints them and fails when there are any (run it after ``make lab``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["silenced_fd2", "quiet_start", "stderr_lines", "main"]
+
+
+@contextlib.contextmanager
+def silenced_fd2() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null inside the block, and restore it afterwards (even on error)."""
+    for stream in (sys.stderr, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()  # what Python already wrote goes out before fd 2 changes
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_start() -> None:
+    """Import TensorFlow, start its devices and run one parallel ``tf.data`` map with fd 2 silenced.
+
+    Each of the three prints its one-off lines on first use; after this they have been printed (into
+    /dev/null) and do not come back. A failing import still raises its Python error.
+    """
+    with silenced_fd2():
+        import tensorflow as tf
+
+        tf.constant(0.0)  # the eager context starts the devices: cudart stub, cuInit
+        pipeline = tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=tf.data.AUTOTUNE)
+        for _ in pipeline:  # what Keras's fit builds first: use_unbounded_threadpool
+            pass
+
+
+def stderr_lines(folder: str | Path) -> dict[str, list[str]]:
+    """Return ``{notebook name: its stderr lines}`` for every executed notebook in ``folder`` (or one file).
+
+    Notebooks without stderr output map to an empty list. Notebooks are read as JSON, never run.
+
+    :param folder: a folder of executed notebooks (e.g. ``build/notebooks``) or one ``.ipynb`` file.
+    """
+    folder = Path(folder)
+    paths = [folder] if folder.is_file() else sorted(folder.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no executed notebooks in {folder}: run `labkit run --out DIR` first and pass "
+                                "DIR/notebooks")
+    found = {}
+    for path in paths:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        lines = []
+        for cell in cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    text = output.get("text", "")
+                    lines += ("".join(text) if isinstance(text, list) else text).splitlines()
+        found[path.name] = lines
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the stderr lines of every executed notebook in a folder; return 1 when there are any."""
+    args = sys.argv[1:] if argv is None else argv
+    folder = Path(args[0]) if args else Path("build/notebooks")
+    try:
+        found = stderr_lines(folder)
+    except FileNotFoundError as err:
+        print(f"labkit.quiet: {err}", file=sys.stderr)
+        return 2
+    total = 0
+    for name, lines in found.items():
+        total += len(lines)
+        print(f"{name}: {len(lines)} stderr line(s)")
+        for line in lines:
+            print(f"    {line}")
+    print(f"{total} stderr line(s) in {len(found)} notebook(s) of {folder}")
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

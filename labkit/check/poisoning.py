@@ -234,11 +234,11 @@ def mitigations(copies: Any, defence: Any, poisoned_model: Any, x: np.ndarray, *
     if missing:
         hint = (f"no mitigated copy for {', '.join(missing)} yet: the exercise's loop stopped before (fill it in "
                 "and run the cell)")
-    elif len({id(copies[name]) for name in names}) < len(names):
-        hint = "every mitigation needs its own copy (defence.copy() inside the loop), not one shared model"
     else:
         hint = next((f"{name}: {problem}" for name in names
                      if (problem := _mitigation_problem(copies[name], defence, poisoned_model, x))), None)
+        if hint is None and len({id(copies[name]) for name in names}) < len(names):
+            hint = "every mitigation needs its own copy (defence.copy() inside the loop), not one shared model"
     return _verdict("mitigations", hint, strict)
 
 
@@ -286,8 +286,8 @@ def _choice_rule_problem(rule: Callable[[Any], Any], names: list[str], reference
     return None
 
 
-def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05, rule: Callable[[Any], Any] | None = None,
-                      strict: bool | None = None) -> Verdict:
+def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05,
+                      rule: Callable[[Any], Any] | None = None, strict: bool | None = None) -> Verdict:
     """Check the mitigation the pair would deploy: the lowest attack success among those that keep clean accuracy.
 
     At the lab's settings a rule that ignores the clean-accuracy budget can choose right by coincidence, so the

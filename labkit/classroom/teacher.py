@@ -191,8 +191,9 @@ and `{source}/metrics.json` (default data, seed 0). Regenerate it after
   `# YOUR CODE HERE` / `raise NotImplementedError()`, each answer a placeholder, outputs stripped, all else
   identical. `labkit run` writes it to `build/student/` too. Hand out that folder.
 - After every exercise a self-check cell (`labkit.check.<exercise>(...)`) recomputes the result independently
-  and prints **passed**, or a hint (what to look at, never the answer). A failed check never stops a pair's
-  notebook; `labkit run` (and so `make lab`) runs the solution key strictly, where a failed check is an error.
+  and prints **[PASSED]**, or **[NOT YET]** with a hint (what to look at, never the answer).
+  A failed check never stops a pair's notebook;
+  `labkit run` (and so `make lab`) runs the solution key strictly, where a failed check is an error.
 
 ## The 90-minute plan
 

@@ -256,3 +256,152 @@ def test_nesting_scan_counts_depth_not_length():
     assert sanitize.nesting("<table>" + "<tr><td>x</td></tr>" * 1000 + "</table>") == 1
     assert sanitize.nesting("<div>" * 300) == 300
     assert sanitize.nesting("<p>a<p>b<br><img src=x><li>c") == 0
+
+
+# ---- property-based: generated hostile notebooks and folders (hypothesis) ----------------------------------------
+
+FRAGMENTS = ["<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "<svg onload=alert(1)><circle r=1/></svg>",
+             '<a href="javascript:alert(1)">j</a>', '<img src="https://evil.example/t.png">', "<b>bold</b>",
+             '<iframe src="https://evil.example"></iframe>', '<p style="background:url(https://evil.example/b)">s</p>',
+             "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",   # mXSS through foreign content
+             '<noscript><p title="</noscript><img src=x onerror=alert(1)>">', "<div>" * 150, "\ud800", "\x1b[31m",
+             "[l](https://evil.example)", '<meta http-equiv="refresh" content="0;url=https://evil.example">',
+             "<base href=https://evil.example/>", "<form action=https://evil.example><input></form>",
+             "<template><script>alert(1)</script></template>", "<!--<img src=x onerror=alert(1)>-->", "| a |\n|---|\n",
+             "<svg><a xlink:href=javascript:alert(1)><text>x</text></a></svg>", "![i](https://evil.example/i.png)"]
+TEXT = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=5).map("".join)
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=8)
+OUTPUT = st.one_of(
+    st.builds(lambda t: new_output("display_data", data={"text/html": t}), TEXT),
+    st.builds(lambda t: new_output("display_data", data={"text/markdown": t}), TEXT),
+    st.builds(lambda t: new_output("display_data", data={"image/svg+xml": t}),
+              st.one_of(st.sampled_from([SVG_FIGURE, SVG_HOSTILE]), TEXT.map(lambda t: f"<svg>{t}</svg>"))),
+    st.builds(lambda t: new_output("display_data", data={"image/png": t}), st.one_of(TEXT, st.just('" onerror="x'))),
+    st.builds(lambda t: new_output("stream", name="stdout", text=t), TEXT),
+    st.builds(lambda t: new_output("error", ename="E", evalue=t, traceback=[t]), TEXT),
+    st.builds(lambda d: {"output_type": "display_data", "data": d, "metadata": {}}, JSON))
+MANGLE = st.sampled_from(["none", "none", "bigint", "truncate", "nbformat3", "not-json"])
+
+
+@st.composite
+def hostile_notebooks(draw) -> bytes:
+    """Draw a report notebook with hostile markdown, outputs and group values, maybe mangled, as file bytes."""
+    nb = report_notebook("G", ("Ada",), answers=[draw(TEXT)], extra=[new_markdown_cell(draw(TEXT))])
+    nb.cells[2].outputs[0]["data"][report.GROUP_MIME] = {"group_id": draw(JSON | TEXT), "members": draw(JSON)}
+    nb.cells[4].outputs = draw(st.lists(OUTPUT, max_size=4))
+    nb.cells[3].source = draw(TEXT)
+    text = json.dumps(nb)   # ensure_ascii: a lone surrogate stays escaped, as a hostile writer would leave it
+    mangle = draw(MANGLE)
+    if mangle == "bigint":
+        text = text.replace('"nbformat_minor": 5', '"nbformat_minor": ' + "9" * 5000)
+    elif mangle == "truncate":
+        text = text[:draw(st.integers(0, len(text)))]
+    elif mangle == "nbformat3":
+        text = json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}})
+    elif mangle == "not-json":
+        return draw(st.binary(max_size=200))
+    return text.encode()
+
+
+NAMES = st.one_of(st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1,
+                          max_size=16).map(os.fsencode),
+                  st.binary(min_size=1, max_size=16)).filter(lambda b: b"/" not in b and b"\0" not in b
+                                                             and b not in (b".", b"..", b"good.ipynb", b"out"))
+KINDS = st.sampled_from(["notebook", "notebook", "folder", "symlink-out", "symlink-in", "dangling", "loop", "fifo"])
+
+
+def plant(cls: bytes, outside: bytes, name: bytes, kind: str, notebook: bytes) -> None:
+    """Create one generated entry ``name`` of ``kind`` under the class folder ``cls`` (bytes paths)."""
+    path = os.path.join(cls, name)
+    if kind == "notebook":
+        Path(os.fsdecode(path)).write_bytes(notebook)
+    elif kind == "folder":
+        os.mkdir(path)
+        Path(os.fsdecode(os.path.join(path, b"inner.ipynb"))).write_bytes(notebook)
+    elif kind == "symlink-out":
+        os.symlink(os.path.join(outside, b"secret.ipynb"), path)
+    elif kind == "symlink-in":
+        os.symlink(os.path.join(cls, b"good.ipynb"), path)
+    elif kind == "dangling":
+        os.symlink(os.path.join(cls, b"nowhere"), path)
+    elif kind == "loop":
+        os.symlink(path, path)
+    else:
+        os.mkfifo(path)
+
+
+class Audit(HTMLParser):
+    """Collect what a written page would let a browser run or fetch (nothing, when the sanitiser holds)."""
+
+    REMOTE = re.compile(r"(?i)(https?:|//|javascript:|vbscript:|url\((?!#))")
+    SVG_BAD = re.compile(r"(?i)(<script|foreignobject|\son\w+\s*=|href=\"(?!#)|url\((?!#)|https?:|javascript:)")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self.styles = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in {"script", "iframe", "object", "embed", "link", "base", "form", "svg", "math", "frame"}:
+            self.found.append(f"<{tag}>")
+        self.styles += tag == "style"
+        for name, value in attrs:
+            value = value or ""
+            if name == "src" and value.startswith("data:image/svg+xml;base64,"):
+                svg = re.sub(r'xmlns(:\w+)?="[^"]*"', "", base64.b64decode(value.split(",", 1)[1]).decode())
+                self.found += [f"svg: {m}" for m in self.SVG_BAD.findall(svg)]
+            elif name == "src" and not value.startswith("data:image/"):
+                self.found.append(f"src={value[:60]}")
+            elif tag == "meta" and name == "http-equiv" and value != "Content-Security-Policy":
+                self.found.append(f"meta http-equiv={value}")
+            elif name.startswith("on") or name == "style" or (name != "src" and tag != "meta"
+                                                                and self.REMOTE.search(value)):
+                self.found.append(f"{tag} {name}={value[:60]}")
+
+
+def audit(out: Path) -> list[str]:
+    """Return every script, handler or external reference in the HTML written under ``out``."""
+    found = []
+    for page in out.rglob("*.html"):
+        parser = Audit()
+        parser.feed(page.read_text(encoding="utf-8"))
+        found += [f"{page.name}: {f}" for f in parser.found] + ([f"{page.name}: styles"] if parser.styles != 1 else [])
+    return found
+
+
+def listed(rel: str, files: set[str]) -> bool:
+    """Return True when ``rel`` or one of its folders (``a/``) is a row of the export."""
+    parts = rel.split("/")
+    return rel in files or any("/".join(parts[:i]) + "/" in files for i in range(1, len(parts) + 1))
+
+
+@settings(max_examples=30, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(entries=st.lists(st.tuples(NAMES, KINDS, hostile_notebooks()), max_size=5, unique_by=lambda e: e[0]),
+       out_inside=st.booleans())
+def test_generated_hostile_folders_export_safely(entries, out_inside):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cls, outside = root / "class", root / "outside"
+        outside.mkdir()
+        (outside / "secret.ipynb").write_text(SECRET)
+        write(cls / "good.ipynb", report_notebook())
+        for name, kind, notebook in entries:
+            plant(os.fsencode(cls), os.fsencode(outside), name, kind, notebook)
+        out = cls / "out" if out_inside else root / "out"
+        before = snapshot(cls), snapshot(outside)
+        runs = []
+        real = export.export_submissions
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(export, "export_submissions", lambda *a, **k: runs.append(real(*a, **k)) or runs[-1])
+            assert main(["export", str(cls), "--out", str(out)]) == 0          # one valid submission: exit 0
+        assert snapshot(cls) == {**before[0], **{k: v for k, v in snapshot(cls).items() if k.startswith(b"out")}}
+        assert snapshot(outside) == before[1]                                  # inputs and outside untouched
+        assert sorted(os.listdir(root)) == sorted(["class", "outside"] + ([] if out_inside else ["out"]))
+        files = {s.file for s in runs[0].submissions}
+        created = [os.fsdecode(k) for k, v in before[0].items() if v != ("other", stat.S_IFDIR)]  # folders entered
+        assert all(listed(intake.display(rel), files) for rel in created), (created, files)
+        assert audit(out) == []
+        assert SECRET.strip() not in "".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))

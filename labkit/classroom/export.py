@@ -3,29 +3,27 @@
 Every file under SUBMISSIONS (nested folders allowed) is read as data with nbformat: it is never
 executed and never written to. For each readable notebook the export writes one HTML page of its
 cells tagged ``report`` (with their outputs, sanitised by ``labkit.classroom._sanitize``), then ``index.html``
-linking all groups and ``gradebook.csv`` with a row per submission: file, group id, members, page,
-every metric the report table recorded (read from the table cell's machine-readable output), and the
-problems found (not JSON, not a notebook, no report cells, no names, a duplicate group id, report
-cells never run ...).
+linking all groups, and the gradebook (``labkit.classroom.gradebook``): ``gradebook.csv`` with a row per student
+and ``metrics.csv`` with the numbers the report table recorded (read from the table cell's machine-readable
+output), each with the problems found (not JSON, not a notebook, no report cells, no names, a duplicate group id,
+report cells never run, numbers from the key's run, another group's run or no run ...).
 """
 
 from __future__ import annotations
 
 import ast
-import csv
 import html
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from labkit.classroom.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, CORE_KEYS, GROUP_MIME, METRICS_MIME, REPORT_TAG,
-                           metric_order)
+from labkit.classroom.report import (ANSWER_PLACEHOLDER, ANSWER_TAG, GROUP_MIME, METRICS_MIME, REPORT_TAG)
 from labkit.classroom._intake import (Found, IntakeError, check_out, display, find_entries, load_notebook, prepare_out,
                                      printable, read_capped, write_file)
 from labkit.classroom._sanitize import Budget, page, render_cell
+from labkit.classroom.gradebook import provenance_problems, write_gradebook
 from labkit.classroom.student import ANSWER as NBGRADER_ANSWER
 
 __all__ = ["Submission", "ExportResult", "find_entries", "read_submission", "export_submissions"]
@@ -172,6 +170,7 @@ def _read_metrics(sub: Submission) -> None:
     found = [m for m in found if isinstance(m, dict)]
     if found:
         sub.metrics = {display(str(k)): v for k, v in found[-1].items()}
+        sub.problems.extend(provenance_problems(sub))   # numbers from the key's run, another group's, no run
     elif any(c.get("outputs") for c in sub.cells if c.get("cell_type") == "code"):
         sub.problems.append("no metrics: the report table cell has no output from labkit.classroom.report.show_table")
 
@@ -276,35 +275,6 @@ def index_page(result: ExportResult) -> str:
             '<table class="index"><thead><tr><th>group</th><th>members</th><th>file</th><th>problems</th></tr>'
             f"</thead><tbody>{''.join(rows)}</tbody></table></main>")
     return page("Lab reports · labkit", body)
-
-
-def _csv_text(text: str) -> str:
-    """Return ``text`` safe for a spreadsheet: a leading ``= + - @`` would start a formula, so quote it."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    return _csv_text(value) if isinstance(value, str) else json.dumps(value)
-
-
-def write_gradebook(subs: list[Submission], path: Path) -> list[str]:
-    """Write ``gradebook.csv`` (one row per submission) and return its metric columns.
-
-    Metric values are written as JSON (numbers exactly as recorded, lists as ``[...]``); a metric a
-    submission did not record is an empty cell. Text a spreadsheet would read as a formula (a student
-    named ``=HYPERLINK(...)``) is quoted with a leading ``'``.
-    """
-    keys = metric_order(list(dict.fromkeys([*CORE_KEYS, *(k for s in subs for k in s.metrics)])))
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "group_id", "members", "page", *keys, "problems"])
-        for sub in subs:
-            text = [sub.file, sub.group_id, "; ".join(sub.members), sub.page or ""]
-            writer.writerow([*map(_csv_text, text), *(_csv_value(sub.metrics.get(k)) for k in keys),
-                             _csv_text("; ".join(sub.problems))])
-    return keys
 
 
 def summary(result: ExportResult) -> str:

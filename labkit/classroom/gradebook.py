@@ -179,7 +179,7 @@ def gradebook_rows(subs: Sequence[Any], checks: Sequence[str] | None = None) -> 
     for sub in subs:
         metrics, provenance = table_payload(sub.cells)
         points = {"report-table": table_points(_table(sub))} if sub.cells else {}
-        statuses = [_check_status(n, metrics, provenance, sub.group_id or None) for n in checks]
+        statuses = [_check_status(n, metrics, provenance, sub.group_id or None) if sub.cells else "" for n in checks]
         for name, student_id in students(sub) or [("", "")]:
             rows.append([name, "", student_id, "", "", sub.group_id, sub.file, sub.page or "",
                          *(points.get(item.grade_id, "") for item in RUBRIC), *statuses,

@@ -49,11 +49,10 @@ ANSWERS: dict[str, list[str]] = {
         "poisoned = labkit.poisoning.poison_dataset(data.x_train, data.y_train, attack, target_class=TARGET_CLASS,\n"
         "                                           poison_fraction=POISON_FRACTION, source_classes=SOURCE_CLASSES,\n"
         "                                           nb_classes=data.nb_classes, seed=SEED)",
-        # Exercise 3: attack success rate over the test images that are not of the target class
-        "not_target = data.y_test != TARGET_CLASS\n"
-        "triggered = trigger(data.x_test[not_target])\n"
-        "said = poisoned_model.predict(triggered).argmax(axis=1)\n"
-        "asr = float(np.mean(said == TARGET_CLASS))",
+        # Exercise 3 (body of success_rate): only images that are not of the target class count
+        "not_target = y != TARGET_CLASS\n"
+        "said = model.predict(trigger(x[not_target])).argmax(axis=1)\n"
+        "return float(np.mean(said == TARGET_CLASS))",
     ],
     "04_neural_cleanse": [
         # Exercise 1, first blank: the defence, through ART's API
@@ -64,11 +63,12 @@ ANSWERS: dict[str, list[str]] = {
         "mitigated = defence.copy()\n"
         "report = mitigated.mitigate(x_val, y_val_onehot, mitigation_types=[name],\n"
         "                            unlearning_epochs=UNLEARNING_EPOCHS)",
-        # Exercise 3: the lowest ASR among the mitigations within the clean-accuracy budget
-        "candidates = table.loc[MITIGATIONS]\n"
+        # Exercise 3 (body of choose_mitigation): the lowest ASR among those within the clean-accuracy budget
         "drop = before[\"clean_accuracy\"] - candidates[\"clean_accuracy\"]\n"
         "allowed = candidates[drop <= MAX_CLEAN_DROP]\n"
-        "CHOSEN = allowed[\"attack_success_rate\"].idxmin() if len(allowed) > 0 else None",
+        "if len(allowed) == 0:\n"
+        "    return None\n"
+        "return allowed[\"attack_success_rate\"].idxmin()",
     ],
     "05_report": [
         "Madry's PGD training is the better buy. Under FGSM the two trained models look close, but under PGD, the "
@@ -120,11 +120,11 @@ ANSWERS: dict[str, list[str]] = {
         "return attack_class(classifier=victim, step=STEP, eps=EPS, x_train=task.x_train,\n"
         "                    y_train=onehot(task.y_train), x_val=task.x_val, y_val=onehot(task.y_val),\n"
         "                    max_iter=MAX_ITER, verbose=False)",
-        # Exercise 2: a fresh SVM on clean + poison points, measured on the test set with scikit-learn
-        "from sklearn.metrics import accuracy_score\n"
+        # Exercise 2 (body of poisoned_svm_accuracy): a fresh SVM on clean + poison points, scored on the test set
         "x_all = np.concatenate([task.x_train, x_poison])\n"
         "y_all = np.concatenate([task.y_train, np.argmax(y_poison, axis=1)])\n"
-        "svc = availability.make_svc(KERNEL, C).fit(x_all, y_all)\n"
-        "svm_accuracy = accuracy_score(task.y_test, svc.predict(task.x_test))",
+        "svc = availability.make_svc(KERNEL, C)\n"
+        "svc.fit(x_all, y_all)\n"
+        "return svc.score(task.x_test, task.y_test)",
     ],
 }

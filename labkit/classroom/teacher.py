@@ -58,11 +58,52 @@ labkit export SUBMISSIONS --out DIR
 ```
 
 It reads every notebook as data (never runs or changes it) and writes `DIR/index.html` (links to one sanitised
-HTML page per group: its cells tagged `report`, tables and figures, no scripts) and `DIR/gradebook.csv` (a row per
-submission: group id, members, every metric of the report table, and a `problems` column). Read the `problems`
-column first: corrupt file, no names, no report cells, duplicate group, never run, answers left empty. A
-headless run (`labkit run`, `make lab`) takes the group from `LABKIT_GROUP` (e.g.
-`LABKIT_GROUP="G07: Ada Lovelace; Alan Turing"`), else a demo group that the gradebook marks as such.
+HTML page per group: its cells tagged `report`, tables and figures, no scripts), `DIR/gradebook.csv` and
+`DIR/metrics.csv`. Read the `problems` column first: corrupt file, no names, no report cells, duplicate group,
+never run, answers left empty, and numbers that are not the pair's own (below). A headless run (`labkit run`,
+`make lab`) takes the group from `LABKIT_GROUP` (e.g. `LABKIT_GROUP="G07: Ada Lovelace (s1234567); Alan Turing
+(s7654321)"`), else a demo group that the gradebook marks as such.
+
+**`gradebook.csv`: one row per student.** The report's group cell asks each member's name and student id
+(`MEMBERS = [("Ada Lovelace", "s1234567"), ...]`; reports with plain names still read, with an empty id). Columns:
+`Student`, `ID` (Canvas's own user id: left empty), `SIS User ID` (the student id), `SIS Login ID`, `Section`
+(empty), `group`, `file`, `page`; one column per rubric item, `report-table (2 pts)` (computed from the saved table
+and where its numbers came from, as the report's grade cell does) and `report-q1 (2 pts)` ... `report-q4 (2 pts)`
+(empty: yours to grade); one `check <name>` column per exercise's self-check: `pass`, `hint` or `not run`, as the
+pair's checks recorded them (with the origin in brackets when it was not the pair's own run); `total (10 pts)`, the
+sum of the graded items so far; `problems`. **`metrics.csv`: one row per group**, the raw numbers of the report
+table under a fixed, quoted header of the lab's known keys (a submission cannot add columns).
+
+**Importing into an LMS.** Canvas (Grades > Import): Canvas matches rows on `ID`, `SIS User ID` or `SIS Login ID`,
+and every other column it does not know becomes a new assignment, so first delete the columns you do not want
+graded there (`group`, `file`, `page`, the `check` columns, `problems`), or copy the `total (10 pts)` column into
+the column of your assignment in a gradebook exported from Canvas (its header reads `Lab report (12345)`).
+Moodle (Grades > Import > CSV file): under *Identify user by* map `SIS User ID` to *ID number* (or use the email
+column of your class list), map `total (10 pts)` (or each rubric column) to the lab's grade item, and set the other
+columns to *Ignore*. Text cells that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`) start with `'`.
+
+**Where a number came from, and what that proves.** Every number a notebook records carries its provenance: the
+edition (`key` for the solution notebooks in the checkout's `notebooks/`, `student` for every other copy), the run
+id (one per `labkit run`, one per kernel session), the notebook, the time, labkit's version and, once known, the
+group (the report's group cell claims its store for the group). The student edition records into its own store,
+`build/student-run/metrics.json` (the key's is `build/metrics.json`), so a pair in a checkout where `make lab` ran
+never reads the key's numbers. The report's `run` column and the export's `problems` column name every row that
+came from the key's run, from another group's run, or from no run (a number without provenance). This catches
+honest mistakes (the wrong store, the key's notebooks run by a pair), a copied build folder (another group's claimed
+store, or the key's), and a report that was never run. It cannot catch a pair that forges its store or the saved
+outputs by hand: provenance is written by the pair's own kernel, and nothing in a notebook can prove where it ran.
+Treat it as a guard against mistakes, not as proof.
+
+**nbgrader.** The notebooks work with nbgrader 0.9.6 (`pip install "labkit-mlsec[grading]"`, an optional extra).
+Put the lab's notebooks in `course/source/lab/` (never run them there: a store written in `source/` would be
+copied over the pairs'), and in `nbgrader_config.py` give the kernels time to import TensorFlow
+(`c.Execute.timeout = 600`; the default 30 s can fail on a loaded machine). `nbgrader generate_assignment lab`
+releases the same student notebooks as `labkit student`. Pairs hand in the whole assignment folder, including
+`build/student-run/metrics.json` (their numbers; keep the released folder outside any labkit checkout, so that the
+store sits there). `nbgrader autograde lab` re-runs the report in a fresh folder with that store copied beside it:
+the table and its `report-table` grade cell read the pair's own numbers (2 points when every core row is `ok` from
+the pair's own run); the four written answers wait for manual grading in the formgrader. `nbgrader
+generate_feedback lab` then writes each pair's feedback page. (Tested end to end in `tests/test_nbgrader.py`.)
 """
 
 
@@ -185,8 +226,9 @@ and `{source}/metrics.json` (default data, seed 0). Regenerate it after
 - `notebooks/` are the **solution key**: every exercise is filled in and marked with nbgrader's markers
   (`### BEGIN SOLUTION` / `### END SOLUTION` in code cells, solution markdown cells for the report's answers),
   so the notebooks also work with nbgrader: `nbgrader generate_assignment` (checked with nbgrader 0.9.6) releases
-  the same student notebooks as `labkit student`, and the report's written answers are nbgrader grade cells worth
-  2 points each, as in the rubric below. The self-checks are not graded cells: they help the pair, they do not score.
+  the same student notebooks as `labkit student`; the report's table is an autograded grade cell and its written
+  answers are grade cells, 2 points each, as in the rubric below. The self-checks are not graded cells: they help the
+  pair, they do not score (the gradebook lists whether each passed).
 - `labkit student --out DIR` (default `build/student`) writes the **student edition**: each marked region becomes
   `# YOUR CODE HERE` / `raise NotImplementedError()`, each answer a placeholder, outputs stripped, all else
   identical. `labkit run` writes it to `build/student/` too. Hand out that folder.

@@ -309,33 +309,35 @@ class Detection:
 
     def plot_anomaly_index(self, class_names: Sequence[str] | None = None, *, title: str = "",
                            threshold: float = THRESHOLD) -> Any:
-        """Bar chart of the anomaly index per class with the threshold line; flagged bars in red.
+        """Bar chart of the anomaly index per class with the threshold line; flagged bars vermillion, cross-hatched.
 
-        Bars of classes whose L1 norm is above the median (never flagged, whatever the index) are hatched.
+        Bars of classes whose L1 norm is above the median (never flagged, whatever the index) are pale and
+        hatched with slashes.
 
         :param class_names: a name per class for the x axis.
         :param title: the chart's title.
         :param threshold: where to draw the threshold line.
         """
-        import matplotlib.pyplot as plt
+        from labkit.plots import ALERT, NEUTRAL, subplots
 
         k = len(self.l1_norms)
         names = list(class_names) if class_names is not None else [str(c) for c in range(k)]
         above = self.l1_norms > np.median(self.l1_norms)
-        colours = ["tab:red" if c in self.flagged_classes else "tab:gray" for c in range(k)]
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        bars = ax.bar(range(k), self.anomaly_index, color=colours)
-        for bar, hatched in zip(bars, above):
-            if hatched:
-                bar.set_hatch("//")
-                bar.set_alpha(0.5)
+        fig, ax = subplots(figsize=(6.5, 3.4))
+        bars = ax.bar(range(k), self.anomaly_index, color=NEUTRAL, edgecolor="#333333", linewidth=0.6)
+        for c, (bar, hatched) in enumerate(zip(bars, above)):
+            if c in self.flagged_classes:   # colour and hatch: flagged bars stand out without colour too
+                bar.set(color=ALERT, hatch="xx", edgecolor="#333333", label="flagged" if c == self.flagged_classes[0]
+                        else None)
+            elif hatched:
+                bar.set(hatch="//", alpha=0.5)
         ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
         ax.set_ylim(0, max(1.25 * threshold, 1.1 * float(np.max(self.anomaly_index))))
         ax.set_xticks(range(k), names)
         ax.set_xlabel("class (hatched: mask larger than the median, never flagged)")
         ax.set_ylabel("anomaly index")
         ax.set_title(title or f"Neural Cleanse: flagged {self.flagged_classes or 'nothing'}")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper right")
         fig.tight_layout()
         return fig
 

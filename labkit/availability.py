@@ -262,17 +262,18 @@ def plot_accuracy_curves(counts: Sequence[int], curves: dict[str, np.ndarray], *
     :param budget: a number of points to mark with a vertical line (e.g. the 3% budget).
     :param title: the figure title.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import REFERENCE, series_style, subplots
 
     counts = np.asarray(counts)
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = subplots(figsize=(6.5, 4.0))
     for i, (name, acc) in enumerate(curves.items()):
         acc = np.atleast_2d(np.asarray(acc, dtype=float))
-        ax.plot(counts, acc.mean(axis=0), marker="o", color=f"C{i}", label=name)
+        look = series_style(i)
+        ax.plot(counts, acc.mean(axis=0), label=name, **look)
         if len(acc) > 1:
-            ax.fill_between(counts, acc.min(axis=0), acc.max(axis=0), color=f"C{i}", alpha=0.2)
+            ax.fill_between(counts, acc.min(axis=0), acc.max(axis=0), color=look["color"], alpha=0.2)
     if budget is not None:
-        ax.axvline(budget, color="0.5", ls="--", lw=1, label=f"{budget} points = {100 * budget / n_train:.0f}%")
+        ax.axvline(budget, color=REFERENCE, ls=":", lw=1, label=f"{budget} points = {100 * budget / n_train:.0f}%")
     ax.set(xlabel="poison points added", ylabel="test accuracy", title=title)
     top = ax.secondary_xaxis("top", functions=(lambda k: 100 * k / n_train, lambda p: p * n_train / 100))
     top.set_xlabel("% of the clean training set")

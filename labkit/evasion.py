@@ -159,7 +159,7 @@ def adversarial_grid(classifier: Any, x: np.ndarray, x_adv: np.ndarray, y: np.nd
     :param only_fooled: show images the model got right and the attack turned wrong (when there are any).
     :param size: inches per image.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import ALERT, subplots
 
     x, labels = _checked(classifier, x, y)
     x_adv = check_images(x_adv, tuple(classifier.input_shape), what="x_adv")
@@ -177,23 +177,23 @@ def adversarial_grid(classifier: Any, x: np.ndarray, x_adv: np.ndarray, y: np.nd
     chosen = chosen[: int(n)]
     delta = x_adv[chosen] - x[chosen]
     scale = float(np.abs(delta).max()) or 1.0
-    fig, axes = plt.subplots(len(chosen), 3, figsize=(3 * size, size * len(chosen) + 0.5), squeeze=False)
+    fig, axes = subplots(len(chosen), 3, figsize=(3 * size + 0.6, (size + 0.35) * len(chosen) + 0.5),
+                         squeeze=False, layout="constrained")
     for row, i in enumerate(chosen):
         panels = [
             (x[i], "gray", 0.0, 1.0, f"true {names[labels[i]]}\nsaid {names[pred_clean[i]]} "
                                       f"({p_clean[i].max():.0%})"),
             (x_adv[i] - x[i], "seismic", -scale, scale,
-             f"perturbation (red +, blue −)\nmax |δ| = {np.abs(x_adv[i] - x[i]).max():.3f}"),
+             f"perturbation\n(red +, blue −)\nmax |δ| {np.abs(x_adv[i] - x[i]).max():.3f}"),
             (x_adv[i], "gray", 0.0, 1.0, f"adversarial\nsaid {names[pred_adv[i]]} ({p_adv[i].max():.0%})"),
         ]
         for ax, (image, cmap, vmin, vmax, title) in zip(axes[row], panels):
             ax.imshow(np.asarray(image)[..., 0] if image.shape[-1] == 1 else image, cmap=cmap, vmin=vmin,
                       vmax=vmax, interpolation="nearest")
-            ax.set_title(title, fontsize=9, color="firebrick" if "adversarial" in title and
+            ax.set_title(title, fontsize=9, color=ALERT if "adversarial" in title and
                          pred_adv[i] != labels[i] else "black")
             ax.axis("off")
     fig.suptitle("original / perturbation / adversarial", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
@@ -219,20 +219,21 @@ def accuracy_plot(sweeps: Any, *, eps: float | None = None, ax: Any = None,
     :param ax: a matplotlib axes to draw on (default: a new figure).
     :param title: the axes' title.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import LINESTYLES, REFERENCE, series_style, subplots
 
     sweeps = _check_sweeps(sweeps)
     eps = check_eps(eps) if eps is not None else None
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4.2))
-    styles = ["-", "--", ":", "-."]
+        _, ax = subplots(figsize=(6.5, 4.2))
     single = len(sweeps) == 1
     for k, (model, frame) in enumerate(sweeps.items()):
         for j, attack in enumerate(frame.columns):
-            ax.plot(frame.index, frame[attack], styles[j % len(styles)], color=f"C{j if single else k}", marker="o",
-                    markersize=3, label=attack if single else f"{model}, {attack}")
+            # one colour and marker per model, one line style per attack: no series differs by colour alone
+            style = {**series_style(j if single else k), "linestyle": LINESTYLES[j % len(LINESTYLES)]}
+            ax.plot(frame.index, frame[attack], markersize=4, label=attack if single else f"{model}, {attack}",
+                    **style)
     if eps is not None:
-        ax.axvline(eps, color="grey", lw=0.8, label=f"the lab's eps = {eps:g}")
+        ax.axvline(eps, color=REFERENCE, ls=":", lw=1, label=f"the lab's eps = {eps:g}")
     ax.set(xlabel="eps (L∞ budget, pixels in [0, 1])", ylabel="test accuracy", ylim=(0, 1.05), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")  # accuracy falls with eps: the upper right stays empty
@@ -253,7 +254,7 @@ def tradeoff_plot(sweeps: Mapping[str, Any], *, eps: float | None = None, robust
     :param robust_attack: the column used on the right (default: the last column, e.g. the stronger attack).
     :param title: the figure's title.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import WIDE, series_style, subplots
 
     sweeps = _check_sweeps(sweeps)
     frames = list(sweeps.values())
@@ -264,7 +265,7 @@ def tradeoff_plot(sweeps: Mapping[str, Any], *, eps: float | None = None, robust
     if any(0.0 not in set(np.asarray(f.index, dtype=float)) for f in frames):
         raise ValueError("every sweep must include eps 0 (the clean accuracy): eps_values=[0, 0.05, ...]")
     eps = check_eps(eps) if eps is not None else float(max(frames[0].index))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (left, right) = subplots(1, 2, figsize=(WIDE[0], 4.6), gridspec_kw={"width_ratios": [1.6, 1]})
     accuracy_plot(sweeps, eps=eps, ax=left)
     cleans = []
     for k, (model, frame) in enumerate(sweeps.items()):
@@ -272,9 +273,10 @@ def tradeoff_plot(sweeps: Mapping[str, Any], *, eps: float | None = None, robust
         clean = float(frame.loc[frame.index[index == 0.0][0], robust_attack])
         robust = float(frame[robust_attack].iloc[int(np.argmin(np.abs(index - eps)))])
         cleans.append(clean)
-        right.scatter(clean, robust, s=70, color=f"C{k}", zorder=3, label=model)
+        look = series_style(k)
+        right.scatter(clean, robust, s=70, color=look["color"], marker=look["marker"], zorder=3, label=model)
     right.set(xlabel="clean accuracy", ylabel=f"{robust_attack} accuracy at eps {eps:g}", ylim=(0, 1),
-              xlim=_padded(cleans), title="The trade-off: up and right is better")
+              xlim=_padded(cleans), title="Up and right is better")
     right.grid(alpha=0.3)
     right.legend(fontsize=8, loc="upper left")
     fig.suptitle(title)

@@ -253,21 +253,22 @@ def plot_roc(results: dict[str, AttackResult], *, title: str = "Membership infer
     :param results: ``{model name: AttackResult}``.
     :param title: the figure's title.
     """
-    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
+
+    from labkit.plots import REFERENCE, series_style, subplots
 
     if not results:
         raise ValueError("no results to plot")
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    for name, result in results.items():
+    fig, ax = subplots(figsize=(5.5, 4.8))
+    for k, (name, result) in enumerate(results.items()):
         truth = np.r_[np.ones(len(result.member_scores)), np.zeros(len(result.non_member_scores))]
         fpr, tpr, _ = roc_curve(truth, np.r_[result.member_scores, result.non_member_scores])
-        ax.plot(fpr, tpr, label=f"{name} (AUC {result.auc:.2f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="guessing")
+        ax.plot(fpr, tpr, label=f"{name} (AUC {result.auc:.2f})", markevery=max(1, len(fpr) // 8), **series_style(k))
+    ax.plot([0, 1], [0, 1], color=REFERENCE, linestyle=":", marker="", linewidth=1, label="guessing")
     ax.set_xlabel("false-positive rate (non-members called members)")
     ax.set_ylabel("true-positive rate (members found)")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -281,23 +282,24 @@ def plot_attack_bars(table: Any, *, columns: tuple[str, ...] = ("attack accuracy
     :param columns: the columns to draw.
     :param title: the figure's title.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import MAX_WIDTH, REFERENCE, bar_style, subplots
 
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"table lacks the columns {missing}; it has {list(table.columns)}")
-    fig, ax = plt.subplots(figsize=(1.6 * len(table) + 2.5, 3.8))
+    fig, ax = subplots(figsize=(min(MAX_WIDTH, 1.1 * len(columns) * len(table) + 4.5), 3.8))
     width = 0.8 / len(columns)
     positions = np.arange(len(table))
     for i, column in enumerate(columns):
         values = table[column].astype(float).to_numpy()
-        bars = ax.bar(positions + (i - (len(columns) - 1) / 2) * width, values, width, label=column)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="attack guessing (0.5)")
-    ax.set_xticks(positions, [str(name) for name in table.index], fontsize=8)
+        bars = ax.bar(positions + (i - (len(columns) - 1) / 2) * width, values, width, label=column, linewidth=0.6,
+                      **bar_style(i))
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.axhline(0.5, color=REFERENCE, linestyle="--", linewidth=1, label="attack guessing (0.5)")
+    ax.set_xticks(positions, [str(name) for name in table.index])
     ax.set_ylim(0, 1.1)
     ax.set_title(title)
-    ax.legend(loc="upper center", fontsize=7, ncols=len(columns) + 1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -311,12 +313,15 @@ def plot_confidence(classifier: Any, split: MembershipSplit, *, title: str | Non
     :param split: the members and non-members.
     :param title: the figure's title.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import bar_style, subplots
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = subplots(figsize=(6.5, 3.6))
     confidences = [classifier.predict(x)[np.arange(len(x)), y] for x, y in
                    ((split.x_members, split.y_members), (split.x_non_members, split.y_non_members))]
-    ax.hist(confidences, bins=np.linspace(0, 1, 11), label=["members", "non-members"])
+    _, _, groups = ax.hist(confidences, bins=np.linspace(0, 1, 11), label=["members", "non-members"])
+    for i, patches in enumerate(groups):
+        for patch in patches:
+            patch.set(linewidth=0.6, **bar_style(i))
     ax.set_xlabel("the model's probability for the true label")
     ax.set_ylabel("images")
     ax.set_yscale("log")

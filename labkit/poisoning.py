@@ -348,10 +348,15 @@ def two_row_grid(top: np.ndarray, bottom: np.ndarray, titles: Sequence[str], row
     :param suptitle: a title over the figure.
     :param size: inches per image.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import MAX_WIDTH, TITLE_FONTSIZE, subplots, wrap_title
 
     n = len(top)
-    fig, axes = plt.subplots(2, n, figsize=(size * n + 0.6, 2 * size + 0.7), squeeze=False)
+    size = min(size, (MAX_WIDTH - 0.6) / n)   # no wider than the notebook column
+    titles = [wrap_title(t, size) for t in titles]
+    lines = max((t.count("\n") + 1 for t in titles), default=0)
+    head = lines * TITLE_FONTSIZE * 1.3 / 72 + (0.45 if suptitle else 0.1)
+    fig, axes = subplots(2, n, figsize=(size * n + 0.6, 2 * size + head + 0.15), squeeze=False, layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     for row, (images, label) in enumerate(zip((top, bottom), row_labels)):
         for col in range(n):
             ax = axes[row, col]
@@ -361,12 +366,10 @@ def two_row_grid(top: np.ndarray, bottom: np.ndarray, titles: Sequence[str], row
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(str(titles[col]), fontsize=8)
+                ax.set_title(titles[col], fontsize=TITLE_FONTSIZE)
         axes[row, 0].set_ylabel(label, fontsize=9)
     if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    fig.subplots_adjust(hspace=0.12)
+        fig.suptitle(wrap_title(suptitle, size * n + 0.6, 12))
     return fig
 
 
@@ -392,14 +395,14 @@ def plot_sweep(table: Any, *, baseline_accuracy: float | None = None) -> Any:
     :param table: the DataFrame from ``poison_fraction_sweep``.
     :param baseline_accuracy: the clean model's accuracy, drawn as a dashed line.
     """
-    import matplotlib.pyplot as plt
+    from labkit.plots import REFERENCE, series_style, subplots
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6.5, 3.8))
     percent = 100 * table["poison_fraction"]
-    ax.plot(percent, table["attack_success_rate"], "o-", color="tab:red", label="attack success rate")
-    ax.plot(percent, table["clean_accuracy"], "s-", color="tab:blue", label="clean accuracy")
+    ax.plot(percent, table["attack_success_rate"], label="attack success rate", **series_style(5))
+    ax.plot(percent, table["clean_accuracy"], label="clean accuracy", **series_style(0))
     if baseline_accuracy is not None:
-        ax.axhline(baseline_accuracy, ls="--", color="tab:blue", alpha=0.5, label="baseline clean accuracy")
+        ax.axhline(baseline_accuracy, ls=":", color=REFERENCE, label="baseline clean accuracy")
     ax.set_xlabel("poisoned share of the source-class training images (%)")
     ax.set_ylabel("rate")
     ax.set_ylim(-0.02, 1.02)

@@ -1,0 +1,192 @@
+"""Benchmark what each notebook's kernel costs a shared server: peak memory, CPU seconds, threads.
+
+Every lab notebook is executed in order in a fresh kernel (as ``labkit run`` does), while a thread polls the
+kernel's process tree with psutil every ``--interval`` seconds: the peak resident memory (RSS, kernel and its
+children), the memory still resident when the last cell has run (what an idle, unculled kernel keeps), the CPU
+seconds (user + system) and the most threads. Two references are measured the same way: a kernel that only imports
+labkit, TensorFlow and ART, and an idle JupyterLab server (``--no-server`` skips it). From these the JSON gives the
+budget of one pair (the server, the kernel of the notebook in use and one finished kernel not yet culled: the
+shipped configuration culls a kernel after 15 idle minutes) and of a class of 60 pairs.
+
+Writes ``<build>/kernel_memory.json`` (``labkit.out_dir()``; the notebooks' own outputs go to a temporary build
+folder). Usage::
+
+    nice .venv/bin/python benchmarks/kernel_memory.py             # full setting, every notebook
+    nice .venv/bin/python benchmarks/kernel_memory.py --fast 00   # smoke setting, some notebooks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+MB = 2**20
+PAIRS = 60
+IMPORT_ONLY = "import labkit, tensorflow, art\nlabkit.versions()"
+
+
+class TreeSampler(threading.Thread):
+    """Poll a process and its children: peak RSS, last RSS, CPU seconds, peak thread count."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval = psutil.Process(pid), interval
+        self.peak_rss = self.last_rss = self.peak_threads = self.rss_after_cell = 0
+        self.cpu_seconds = 0.0
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        """Take one sample of the process tree (processes that ended meanwhile are skipped)."""
+        rss = threads = 0
+        cpu = 0.0
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    threads += proc.num_threads()
+                    times = proc.cpu_times()
+                    cpu += times.user + times.system
+            except psutil.Error:
+                continue
+        self.last_rss, self.peak_rss = rss, max(self.peak_rss, rss)
+        self.peak_threads, self.cpu_seconds = max(self.peak_threads, threads), max(self.cpu_seconds, cpu)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def cell_done(self) -> None:
+        """Sample now and keep the RSS as the one after the latest cell (what an idle kernel then holds)."""
+        self.sample()
+        self.rss_after_cell = self.last_rss
+
+    def stop(self) -> dict[str, float]:
+        """Stop polling and return the figures (MB, seconds); ``end_rss_mb`` is the RSS after the last cell."""
+        self._stop.set()
+        return {"peak_rss_mb": round(self.peak_rss / MB, 1), "end_rss_mb": round(self.rss_after_cell / MB, 1),
+                "cpu_seconds": round(self.cpu_seconds, 1), "peak_threads": self.peak_threads}
+
+
+def measure_notebook(nb: Any, cwd: Path, interval: float, timeout: int) -> dict[str, float]:
+    """Execute ``nb`` in a fresh kernel started in ``cwd`` and return its kernel's figures."""
+    from nbclient import NotebookClient
+
+    sampler: dict[str, TreeSampler] = {}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+
+    def start(**_: Any) -> None:
+        sampler["tree"] = TreeSampler(client.km.provisioner.process.pid, interval)
+        sampler["tree"].start()
+
+    def cell_done(**_: Any) -> None:
+        sampler["tree"].cell_done()
+
+    client.on_notebook_start, client.on_cell_executed = start, cell_done
+    begin = time.perf_counter()
+    client.execute()
+    return {**sampler["tree"].stop(), "wall_seconds": round(time.perf_counter() - begin, 1)}
+
+
+def measure_server(seconds: float = 20.0) -> dict[str, float]:
+    """Start an idle JupyterLab server for ``seconds`` and return its figures (with the shipped configuration)."""
+    with tempfile.TemporaryDirectory() as root:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--port=0",
+                                 "--ServerApp.token=benchmark", f"--ServerApp.root_dir={root}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sampler = TreeSampler(proc.pid, 0.5)
+        sampler.start()
+        time.sleep(seconds)
+        sampler.cell_done()
+        figures = sampler.stop()
+        proc.terminate()
+        proc.wait(timeout=30)
+    return figures
+
+
+def _tensorflow_distribution() -> str:
+    """Return which TensorFlow wheel is installed: ``tensorflow-cpu`` (what the pins give on Linux x86-64) or not."""
+    from importlib import metadata
+
+    for name in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def budget(results: dict[str, dict], server: dict | None) -> dict[str, float]:
+    """Return a pair's and a class's memory budget from the measured peaks (MB)."""
+    peaks = sorted((r["peak_rss_mb"] for name, r in results.items() if name != "import only"), reverse=True)
+    ends = sorted((r["end_rss_mb"] for name, r in results.items() if name != "import only"), reverse=True)
+    server_mb = server["peak_rss_mb"] if server else 0.0
+    pair = server_mb + peaks[0] + (ends[1] if len(ends) > 1 else 0.0)
+    return {"server_mb": server_mb, "largest_kernel_peak_mb": peaks[0],
+            "pair_mb": round(pair, 1), "pair_note": "server + the largest kernel peak + the second-largest "
+            "finished kernel still resident (culled after 15 idle minutes by the shipped configuration)",
+            "class_pairs": PAIRS, "class_gb": round(PAIRS * pair / 1024, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the notebooks' kernels and write ``<build>/kernel_memory.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks (default: all), e.g. 00 03")
+    parser.add_argument("--fast", action="store_true", help="the smoke setting (LABKIT_FAST=1)")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples (default 0.2)")
+    parser.add_argument("--no-server", action="store_true", help="skip measuring an idle JupyterLab server")
+    parser.add_argument("--cell-timeout", type=int, default=1800)
+    args = parser.parse_args(argv)
+
+    import nbformat
+
+    import labkit
+    from labkit.classroom.runner import _report_last, _resolve, lab_notebooks
+
+    paths = _report_last(_resolve(args.notebooks) if args.notebooks else lab_notebooks())
+    out = labkit.out_dir()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ.update({"LABKIT_OUT": scratch, "LABKIT_FAST": "1" if args.fast else "0",
+                           "LABKIT_GROUP": os.environ.get("LABKIT_GROUP") or "B01: Benchmark; Kernel Memory"})
+        probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(IMPORT_ONLY)])
+        results["import only"] = measure_notebook(probe, paths[0].parent, args.interval, args.cell_timeout)
+        print(f"import only: {results['import only']}", flush=True)
+        for path in paths:
+            nb = nbformat.read(path, as_version=4)
+            results[path.name] = measure_notebook(nb, path.parent, args.interval, args.cell_timeout)
+            print(f"{path.name}: {results[path.name]}", flush=True)
+    server = None if args.no_server else measure_server()
+    report = {
+        "setting": "fast" if args.fast else "full", "kernels": results, "jupyterlab_server": server,
+        "budget": budget(results, server),
+        "tensorflow_distribution": _tensorflow_distribution(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "cpu_limit": labkit._threads.cpu_limit(), "load_average_at_end": os.getloadavg()},
+        "versions": labkit.versions(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "note": "CPU seconds are the kernel's own; wall seconds depend on the machine's load at the time",
+    }
+    target = out / "kernel_memory.json"
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {target}: largest kernel peak {report['budget']['largest_kernel_peak_mb']} MB, "
+          f"a pair {report['budget']['pair_mb']} MB, {PAIRS} pairs {report['budget']['class_gb']} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

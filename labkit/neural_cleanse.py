@@ -3,7 +3,7 @@
 Students call ART's defence as ART documents it, importing the class from labkit instead::
 
     from labkit.neural_cleanse import NeuralCleanse      # ART's NeuralCleanse, with labkit's fixes
-    defence = NeuralCleanse(classifier)(classifier, steps=300)   # an ART KerasNeuralCleanse estimator
+    defence = NeuralCleanse(classifier)(classifier, steps=120)   # an ART KerasNeuralCleanse estimator
     flagged = defence.outlier_detection(x_val, y_val)             # [(label, mask, pattern), ...]
     defence.mitigate(x_val, y_val, mitigation_types=["unlearning"])
 
@@ -15,7 +15,10 @@ index was NaN and nothing was flagged); a tensor printed every step; the "penult
 index; pruning compared probabilities with one-hot labels (so it always pruned 30%); unlearning trained
 one epoch at batch size 1 on the flagged class only; mitigations changed the caller's model in place;
 ``generate_backdoor`` returned (mask, pattern) while documenting (pattern, mask); ``loss_gradient``
-called itself forever. The trigger search runs for all classes at once (``labkit._nc_optimize``).
+called itself forever. The trigger search runs for all classes at once (``labkit._nc_optimize``); its
+budget ``steps`` counts passes over the defender's data, as ART's does, so one default fits a few hundred
+digits and thousands of MNIST images. Pruning and filtering report whether they removed the backdoor and
+warn when they stop without (``labkit._nc_mitigate``).
 """
 
 from __future__ import annotations
@@ -29,16 +32,19 @@ from art.defences.transformer.poisoning import NeuralCleanse as _ArtNeuralCleans
 from art.estimators.classification.keras import KerasClassifier
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
+from labkit._nc_mitigate import filter_inputs, prune, unlearn
 from labkit.models import copy_keras_model
 from labkit._nc_optimize import (CONSISTENCY_CONSTANT, THRESHOLD, Backdoor, Detection, FlaggedClass, TriggerSearch,
                                 outlier_rule)
 from labkit.poisoning import check_class
 
 __all__ = ["NeuralCleanse", "LabkitNeuralCleanse", "Backdoor", "FlaggedClass", "Detection", "outlier_rule",
-           "MITIGATIONS", "THRESHOLD", "CONSISTENCY_CONSTANT"]
+           "MITIGATIONS", "THRESHOLD", "CONSISTENCY_CONSTANT", "DEFAULT_STEPS"]
 
 logger = logging.getLogger(__name__)
 MITIGATIONS = ("unlearning", "pruning", "filtering")
+DEFAULT_STEPS = 120
+"""The trigger search's default budget, in passes over the defender's data (epochs)."""
 
 
 def _fingerprint(x: np.ndarray) -> str:
@@ -49,8 +55,11 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
     """ART's ``KerasNeuralCleanse`` with labkit's fixes (see the module docstring).
 
     It holds its own copy of the model: detection and mitigations never change the caller's classifier.
-    Parameters are ART's, with the paper's L1 penalty (``norm=1``) and 300 steps by default; a step is one
-    Adam update of every class's trigger on ``batch_size`` validation images.
+    Parameters are ART's, with the paper's L1 penalty (``norm=1``). ``steps`` is, as in ART, the budget of the
+    trigger search in passes over the defender's data (epochs; ``DEFAULT_STEPS`` by default): the same
+    ``steps`` is the same work per image on a few hundred digits and on thousands of MNIST images, and early
+    stopping, which the paper's cost schedule counts in epochs, ends it sooner. Each pass is
+    ``ceil(len(x_val) / batch_size)`` Adam updates of every class's trigger.
 
     :param model: a compiled Keras model (copied).
     :param seed: seed of the trigger search and of the mitigations' random choices.
@@ -61,9 +70,10 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
 
     def __init__(self, model: Any, use_logits: bool = False, channels_first: bool = False,
                  clip_values: Any = None, preprocessing_defences: Any = None, postprocessing_defences: Any = None,
-                 preprocessing: Any = (0.0, 1.0), input_layer: int = 0, output_layer: int = 0, steps: int = 300,
-                 init_cost: float = 1e-3, norm: int | float = 1, learning_rate: float = 0.1,
-                 attack_success_threshold: float = 0.99, patience: int = 5, early_stop: bool = True,
+                 preprocessing: Any = (0.0, 1.0), input_layer: int = 0, output_layer: int = 0,
+                 steps: int = DEFAULT_STEPS, init_cost: float = 1e-3, norm: int | float = 1,
+                 learning_rate: float = 0.1, attack_success_threshold: float = 0.99, patience: int = 5,
+                 early_stop: bool = True,
                  early_stop_threshold: float = 0.99, early_stop_patience: int = 10, cost_multiplier: float = 1.5,
                  batch_size: int = 32, seed: int = 0, progress: bool = True) -> None:
         if norm not in (1, 2):
@@ -71,7 +81,8 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         if not learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+            raise ValueError(f"steps must be a positive number of passes over the defender's data (epochs), "
+                             f"got {steps!r}")
         super().__init__(
             copy_keras_model(model, use_logits=use_logits), use_logits=use_logits, channels_first=channels_first,
             clip_values=clip_values, preprocessing_defences=preprocessing_defences,
@@ -147,7 +158,8 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         for label in flagged:
             logger.info("Detected a potential backdoor in class %d", label)
         self.detection = Detection(result.l1_norms, index, flagged, result.masks, result.patterns,
-                                   result.attack_success, result.seconds, result.steps)
+                                   result.attack_success, result.seconds, result.steps, result.epochs,
+                                   result.stopped_early)
         self._detection_key = _fingerprint(x_val)
         return self.detection
 
@@ -248,14 +260,25 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         :param backdoor_labels: their true labels (one-hot or integers).
         :param threshold: the largest share of images sent to a flagged class that counts as ineffective.
         """
+        return self.hijack_rate(backdoor_data, backdoor_labels) > threshold
+
+    def hijack_rate(self, backdoor_data: np.ndarray, backdoor_labels: np.ndarray) -> float:
+        """Return the share of ``backdoor_data`` this estimator sends to a flagged class other than its true one.
+
+        An abstention (after ``filtering``) is not a hijack.
+
+        :param backdoor_data: images stamped with a reversed trigger (from ``backdoor_examples``).
+        :param backdoor_labels: their true labels (one-hot or integers).
+        """
         if len(backdoor_data) == 0:
-            return False
+            return 0.0
         from labkit.data import check_labels
+        from labkit.poisoning import predicted_labels
 
         labels = check_labels(backdoor_labels, len(backdoor_data), what="backdoor_labels", images="backdoor_data")
-        predicted = self._predict_classifier(np.asarray(backdoor_data, np.float32)).argmax(axis=1)
+        predicted = predicted_labels(self, np.asarray(backdoor_data, np.float32))
         hijacked = np.isin(predicted, self._require_detection().flagged_classes) & (predicted != labels)
-        return bool(np.mean(hijacked) > threshold)
+        return float(np.mean(hijacked))
 
     def mitigate(self, x_val: np.ndarray, y_val: np.ndarray, mitigation_types: Sequence[str], *,
                  unlearning_epochs: int = 10, unlearning_fraction: float = 0.2, pruning_threshold: float = 0.05,
@@ -272,12 +295,19 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         ``filtering_std`` standard deviations (ART's rule: 1% and 1 std). The caller's classifier is
         never touched; use ``copy()`` to try mitigations on separate copies.
 
+        Pruning and filtering say whether they removed the backdoor: their reports hold
+        ``reversed_trigger_success`` (the share of the defender's images stamped with the reversed trigger that
+        still reach a flagged class) and ``backdoor_removed`` (at most ``pruning_threshold``), and a warning is
+        logged when they stop with the backdoor still there. Filtering's report also holds its
+        ``clean_refusal_rate``, the share of the defender's clean images it refuses (honest users turned away).
+
         :param x_val: clean validation images.
         :param y_val: their labels (one-hot or integers).
         :param mitigation_types: a list of ``"unlearning"``, ``"pruning"``, ``"filtering"``.
         :param unlearning_epochs: fine-tuning epochs of unlearning.
         :param unlearning_fraction: share of the images stamped with the reversed trigger during unlearning.
-        :param pruning_threshold: pruning stops once at most this share of reversed-trigger images is hijacked.
+        :param pruning_threshold: pruning stops once at most this share of reversed-trigger images is hijacked
+            (also the share up to which pruning and filtering count the backdoor as removed).
         :param pruning_max_fraction: pruning never removes more than this share of the units.
         :param filtering_fraction: share of the units that filtering watches (rounded up).
         :param filtering_std: filtering's threshold, in clean standard deviations above the clean mean.
@@ -298,47 +328,13 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
             ranked = np.argsort(difference)  # most negative first: units the reversed trigger excites most
         for kind in mitigation_types:
             if kind == "unlearning":
-                report[kind] = self._unlearn(x_val, labels, found, unlearning_epochs, unlearning_fraction)
+                report[kind] = unlearn(self, x_val, labels, found, unlearning_epochs, unlearning_fraction)
             elif kind == "pruning":
-                report[kind] = self._prune(ranked, stamped, stamped_labels, pruning_threshold, pruning_max_fraction)
+                report[kind] = prune(self, ranked, stamped, stamped_labels, pruning_threshold, pruning_max_fraction)
             else:
-                clean_activations = self._get_penultimate_layer_activations(clean)
-                self.top_indices = ranked[: int(np.ceil(len(ranked) * filtering_fraction))].tolist()
-                chosen = clean_activations[:, self.top_indices]
-                self.activation_threshold = chosen.mean(axis=0) + filtering_std * chosen.std(axis=0)
-                report[kind] = {"units": list(self.top_indices),
-                                "thresholds": np.round(self.activation_threshold, 4).tolist()}
+                report[kind] = filter_inputs(self, ranked, clean, stamped, stamped_labels, filtering_fraction,
+                                             filtering_std, pruning_threshold)
         return report
-
-    def _unlearn(self, x_val: np.ndarray, labels: np.ndarray, found: Detection, epochs: int,
-                 fraction: float) -> dict[str, Any]:
-        """Fine-tune on ``epochs`` copies of the validation data, each with a fresh ``fraction`` of it stamped."""
-        import keras
-
-        if not 0.0 < fraction < 1.0 or int(epochs) < 1:
-            raise ValueError(f"unlearning needs a fraction strictly between 0 and 1 and at least 1 epoch, "
-                             f"got unlearning_fraction={fraction!r}, unlearning_epochs={epochs!r}")
-        rng = np.random.default_rng(self.seed)
-        n_stamp = max(1, int(round(fraction * len(x_val))))
-        copies = []
-        for _ in range(int(epochs)):
-            x_epoch = x_val.copy()
-            chosen = rng.choice(len(x_val), size=n_stamp, replace=False)
-            which = rng.choice(found.flagged_classes, size=n_stamp)
-            masks, patterns = found.masks[which], found.patterns[which]
-            x_epoch[chosen] = (1.0 - masks) * x_epoch[chosen] + masks * patterns
-            copies.append(x_epoch)
-        onehot = keras.utils.to_categorical(np.tile(labels, int(epochs)), self.nb_classes)
-        self._model.fit(np.concatenate(copies), onehot, batch_size=32, epochs=1, verbose=0, shuffle=True)
-        return {"epochs": int(epochs), "stamped_per_epoch": n_stamp, "images": len(x_val)}
-
-    def _prune(self, ranked: np.ndarray, stamped: np.ndarray, stamped_labels: np.ndarray, threshold: float,
-               max_fraction: float) -> dict[str, Any]:
-        pruned, limit = 0, int(max_fraction * len(ranked))
-        while pruned < limit and self.check_backdoor_effective(stamped, stamped_labels, threshold):
-            self._prune_neuron_at_index(int(ranked[pruned]))
-            pruned += 1
-        return {"units_pruned": pruned, "of": len(ranked), "units": [int(i) for i in ranked[:pruned]]}
 
     # ----------------------------------------------------------------- prediction and copies
     def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs) -> np.ndarray:
@@ -375,7 +371,7 @@ class NeuralCleanse(_ArtNeuralCleanse):
     Use it exactly like ART's: ``NeuralCleanse(classifier)(classifier, steps=..., ...)``.
     """
 
-    def __call__(self, transformed_classifier: Any, steps: int = 300, init_cost: float = 1e-3,  # type: ignore
+    def __call__(self, transformed_classifier: Any, steps: int = DEFAULT_STEPS, init_cost: float = 1e-3,  # type: ignore
                  norm: int | float = 1, learning_rate: float = 0.1, attack_success_threshold: float = 0.99,
                  patience: int = 5, early_stop: bool = True, early_stop_threshold: float = 0.99,
                  early_stop_patience: int = 10, cost_multiplier: float = 1.5, batch_size: int = 32,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.classroom import _sanitize as sanitize, export
+from labkit.classroom import _sanitize as sanitize, export, report
 
 from test_export import hostile_notebook, report_notebook, write
 
@@ -123,3 +123,80 @@ def test_the_content_security_policy_alone_blocks_scripts(chromium, tmp_path):
     unsanitised.write_text(sanitize.page("csp only", f"<h1>x</h1>{SCRIPTS}"))  # no nh3: only the CSP
     seen = seen_in(chromium, unsanitised, tmp_path)
     assert seen["title"] == "csp only" and not seen["hacked"]
+
+
+LAYOUT = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>layout</title>
+<style>body { margin: 0 } iframe { border: 0 }</style></head><body>
+<pre id="report">pending</pre>
+<iframe id="page" src="PAGE" width="WIDTH" height="2400"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", function () {
+  var doc = this.contentDocument, root = doc.documentElement, seen = {};
+  seen.width = root.clientWidth;
+  seen.scroll_width = root.scrollWidth;
+  var heads = Array.prototype.slice.call(doc.querySelectorAll("table.labkit-report th"));
+  var status = heads.filter(function (th) { return th.textContent.trim() === "status"; })[0];
+  if (status) {
+    var box = status.closest(".cell").getBoundingClientRect();
+    seen.status_right = status.getBoundingClientRect().right;
+    seen.cell_right = box.right;
+    seen.cell_scrolls = status.closest(".cell").scrollWidth > status.closest(".cell").clientWidth;
+  }
+  document.getElementById("report").textContent = JSON.stringify(seen);
+});
+</script></body></html>
+"""
+
+
+
+def full_metrics() -> dict:
+    """Return numbers for every row of the report table, long notes included, as a full ``make lab`` records them."""
+    def value(key: str):
+        for end, v in (("flagged_classes", [0, 3]), ("target_class", 0), ("poison_fraction", 0.1), ("eps", 0.15),
+                       ("backdoor_removed", False), ("abstain_rate", 0.12)):
+            if key.endswith(end):
+                return v
+        return 0.9
+    return {**{k: value(k) for k in report.CORE_KEYS},
+            "extraction.copycat.transfer_attack_accuracy": 0.41, "extraction.copycat.agreement": 0.93,
+            "extraction.copycat.queries": 1800, "membership.overfitted.model_accuracy": 0.95,
+            "membership.overfitted.attack_accuracy": 0.62, "membership.overfitted.auc": 0.71,
+            "clean_label.success_rate": 0.6, "clean_label.n_targets": 5, "clean_label.mean_perturbation_linf": 0.0312,
+            "availability.svm.accuracy": 0.81, "availability.svm.accuracy_drop": 0.12,
+            "availability.poison_fraction": 0.05, "availability.classes": [3, 8]}
+
+
+@pytest.fixture(scope="module")
+def layout_pages(tmp_path_factory):
+    """Export a full report and one with a 200-character group id, names and file name without spaces."""
+    root = tmp_path_factory.mktemp("layout")
+    write(root / "class" / "full.ipynb", report_notebook("G01", metrics=full_metrics()))
+    write(root / "class" / ("f" * 150 + ".ipynb"), report_notebook("W" * 200, ("N" * 120, "Eve")))
+    result = export.export_submissions(root / "class", root / "out", echo=None)
+    return {s.file[:4]: root / "out" / s.page for s in result.submissions}, root / "out" / "index.html"
+
+
+def layout(chromium: str, page: Path, width: int, tmp_path: Path) -> dict:
+    """Load ``page`` in a frame ``width`` px wide; return its widths and where the report table's status column ends."""
+    harness = tmp_path / f"layout-{page.stem[:20]}-{width}.html"
+    harness.write_text(LAYOUT.replace("PAGE", page.resolve().as_uri()).replace("WIDTH", str(width)))
+    dom = dump_dom(chromium, harness.as_uri(), tmp_path / f"profile-{harness.stem}", "--allow-file-access-from-files",
+                   f"--window-size={width + 100},2400")
+    start = dom.index('<pre id="report">') + len('<pre id="report">')
+    return json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_group_page_reads_without_horizontal_scrolling(chromium, layout_pages, tmp_path, width):
+    pages, index = layout_pages
+    seen = layout(chromium, pages["full"], width, tmp_path)
+    assert width - 20 <= seen["width"] <= width and seen["scroll_width"] <= seen["width"], seen  # 20: a scroll bar
+    assert seen["status_right"] <= seen["cell_right"] <= seen["width"] and not seen["cell_scrolls"], seen
+    for page in (pages["ffff"], index):   # a 200-character group id, names and file name wrap instead
+        seen = layout(chromium, page, width, tmp_path)
+        assert seen["scroll_width"] <= seen["width"] <= width, (page.name, seen)
+    shot = tmp_path / f"group-page-{width}.png"
+    done = subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile-shot'}",
+                           f"--window-size={width},1600", f"--screenshot={shot}", pages["full"].as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]

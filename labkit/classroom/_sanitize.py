@@ -88,11 +88,15 @@ th, td { border: 1px solid #d5d9de; padding: 4px 8px; text-align: right; vertica
 th { background: #eef1f4; }
 tbody th { text-align: left; font-weight: 600; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
+table.labkit-report { width: 100%; }
+table.labkit-report th { overflow-wrap: anywhere; hyphens: auto; }
+table.labkit-report td { white-space: nowrap; }
 table.labkit-report td:first-child, table.labkit-report td:nth-child(2),
-table.labkit-report td:nth-last-child(-n+2) { text-align: left; }
-table.labkit-report td:first-child { font-weight: 600; min-width: 12em; }
-table.labkit-report td:nth-last-child(2) { min-width: 11em; }
-table.index th, table.index td { text-align: left; }
+table.labkit-report td:nth-last-child(-n+3) { text-align: left; white-space: normal; overflow-wrap: anywhere; }
+table.labkit-report td:first-child { font-weight: 600; min-width: 8em; }
+table.labkit-report td:nth-last-child(2) { min-width: 7em; }
+table.index th, table.index td { text-align: left; overflow-wrap: anywhere; }
+h1, .members, .meta, .problems, .cell { overflow-wrap: anywhere; }
 img { max-width: 100%; height: auto; }
 a { color: #1f5fa8; }
 """

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import json
+import logging
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +17,7 @@ from art.defences.transformer.poisoning import NeuralCleanse as ArtNeuralCleanse
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
 import labkit
-from labkit.neural_cleanse import LabkitNeuralCleanse, NeuralCleanse, outlier_rule
+from labkit.neural_cleanse import DEFAULT_STEPS, LabkitNeuralCleanse, NeuralCleanse, outlier_rule
 from labkit.poisoning import Trigger, attack_success_rate, poison_dataset, predicted_labels
 
 TARGET = 0
@@ -45,7 +50,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def defence(lab):
-    nc = NeuralCleanse(lab["model"])(lab["model"], steps=150, progress=False)
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=30, progress=False)
     nc.detect(lab["x_val"], lab["y_val"])
     return nc
 
@@ -196,3 +201,136 @@ def test_nothing_flagged_means_nothing_mitigated(lab, defence):
     for before, after in zip(weights_before, twin.model.get_weights()):
         np.testing.assert_array_equal(before, after)
     assert twin.top_indices == []
+
+
+def test_pruning_says_when_it_stops_at_its_cap_with_the_backdoor_still_there(lab, defence, caplog):
+    _, stamped, labels = defence.backdoor_examples(lab["x_val"], lab["y_val"])
+    capped = defence.copy()
+    with caplog.at_level(logging.WARNING, logger="labkit.neural_cleanse"):
+        report = capped.mitigate(lab["x_val"], lab["y_val"], ["pruning"], pruning_max_fraction=1 / 64)["pruning"]
+    assert report["units_pruned"] == report["max_units"] == 1
+    assert report["backdoor_removed"] is False and "cap" in report["stopped"]
+    assert report["reversed_trigger_success"] == pytest.approx(capped.hijack_rate(stamped, labels))
+    assert report["reversed_trigger_success"] > 0.05
+    assert "pruning stopped at its cap" in caplog.text and "without removing the backdoor" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="labkit.neural_cleanse"):
+        full = defence.copy().mitigate(lab["x_val"], lab["y_val"], ["pruning"])["pruning"]
+    assert full["backdoor_removed"] is True and full["reversed_trigger_success"] <= 0.05
+    assert full["units_pruned"] < full["max_units"] and "pruning stopped" not in caplog.text
+
+
+def test_filtering_reports_its_refusals_and_when_the_backdoor_gets_through(lab, defence, caplog):
+    clean, stamped, labels = defence.backdoor_examples(lab["x_val"], lab["y_val"])
+    filtering = defence.copy()
+    with caplog.at_level(logging.WARNING, logger="labkit.neural_cleanse"):
+        report = filtering.mitigate(lab["x_val"], lab["y_val"], ["filtering"])["filtering"]
+    refused_clean = np.mean(predicted_labels(filtering, clean) == -1)
+    assert report["clean_refusal_rate"] == pytest.approx(refused_clean) and 0 < refused_clean < 0.5
+    assert report["reversed_trigger_refusal_rate"] == pytest.approx(np.mean(predicted_labels(filtering, stamped) == -1))
+    assert report["backdoor_removed"] is (report["reversed_trigger_success"] <= 0.05)
+    lax = defence.copy()
+    with caplog.at_level(logging.WARNING, logger="labkit.neural_cleanse"):
+        lax_report = lax.mitigate(lab["x_val"], lab["y_val"], ["filtering"], filtering_std=100.0)["filtering"]
+    assert lax_report["clean_refusal_rate"] == 0.0 and lax_report["backdoor_removed"] is False
+    assert lax_report["reversed_trigger_success"] == pytest.approx(defence.hijack_rate(stamped, labels))
+    assert "filtering did not remove the backdoor" in caplog.text
+
+
+def test_budget_is_in_passes_and_early_stopping_ends_the_search_on_mnist_sized_data(tmp_path):
+    """8,000 28x28 training images, the defender holding 15% (1,200): the default budget is passes over those
+    images, and the search stops early, before it. (Before, the budget was 300 batches, 8 passes here, and
+    early stopping, which waits for epochs of the cost schedule, could never end it.)"""
+    import keras
+
+    with np.load(_benchmark().write_mnist_sized(tmp_path / "digits28.npz")) as archive:
+        x, y = (archive["x_train"] / 255.0).astype(np.float32)[..., None], archive["y_train"].astype(int)
+    assert x.shape == (8000, 28, 28, 1)
+    poison = np.random.default_rng(1).random(len(x)) < 0.1
+    x[poison], y = Trigger()(x[poison]), np.where(poison, TARGET, y)
+    labkit.set_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="relu", name="features"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(x, np.eye(10)[y], epochs=5, batch_size=64, verbose=0)
+    classifier = labkit.models.wrap_model(model)
+    x_val, y_val = x[~poison][:1200], y[~poison][:1200]
+    found = NeuralCleanse(classifier)(classifier, progress=False).detect(x_val, y_val)
+    assert found.stopped_early and found.epochs < DEFAULT_STEPS
+    assert found.steps == found.epochs * math.ceil(1200 / 32)
+    assert found.flagged_classes == [TARGET]
+
+
+def test_same_budget_is_the_same_passes_on_small_and_large_defender_data(lab):
+    nc = NeuralCleanse(lab["model"])(lab["model"], steps=3, early_stop=False, progress=False)
+    small, large = nc.detect(lab["x_val"][:64]), nc.detect(np.concatenate([lab["x_val"]] * 2))
+    assert small.epochs == large.epochs == 3
+    assert (small.steps, large.steps) == (3 * 2, 3 * math.ceil(300 / 32))
+
+
+def _benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "neural_cleanse.py"
+    spec = importlib.util.spec_from_file_location("nc_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_records_its_data_set_target_and_trigger_as_used():
+    bench = _benchmark()
+    pattern = bench._setting(bench._parse(["--target", "7", "--trigger", "pattern"]))
+    assert pattern["target_class"] == 7 and pattern["trigger"] == "pattern:value=1.0"
+    assert "size" not in pattern["trigger"] and "corner" not in pattern["trigger"]
+    assert Trigger.from_spec(pattern["trigger"]) == Trigger("pattern")
+    square = bench._setting(bench._parse(["--trigger", "square:size=1,corner=top-left", "--dataset", "x.npz"]))
+    assert square["trigger"] == "square:size=1,value=1.0,corner=top-left" and square["dataset_name"] == "mnist"
+    assert bench._default_out(pattern).name == "neural_cleanse_eval-digits-target7-pattern.json"
+    with pytest.raises(ValueError, match="target"):
+        bench._setting(bench._parse(["--target", "10"]))
+
+
+def test_pairs_report_says_when_pruning_failed_and_what_filtering_refuses():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labkit.classroom import report
+
+    nc = "neural_cleanse.mitigations."
+    metrics = {"backdoor.clean_accuracy": 0.97, "backdoor.attack_success_rate": 1.0,
+               nc + "pruning.clean_accuracy": 0.96, nc + "pruning.attack_success_rate": 0.258,
+               nc + "pruning.backdoor_removed": False,
+               nc + "filtering.clean_accuracy": 0.77, nc + "filtering.attack_success_rate": 0.08,
+               nc + "filtering.clean_abstain_rate": 0.19, nc + "filtering.triggered_abstain_rate": 0.92,
+               nc + "filtering.backdoor_removed": True}
+    table = report.report_table(metrics)
+    pruning = table.loc["Neural Cleanse pruning · trigger"]
+    filtering = table.loc["Neural Cleanse filtering · trigger"]
+    assert "stopped WITHOUT removing the backdoor" in pruning["notes"]
+    assert "refuses honest inputs 19%" in filtering["notes"] and "backdoor removed" in filtering["notes"]
+    assert {nc + "pruning.backdoor_removed", nc + "filtering.backdoor_removed"} <= set(report.CORE_KEYS)
+    ax = report.tradeoff_plot(table).axes[0]
+    key = " ".join(t.get_text() for t in [*ax.texts, *ax.get_legend().get_texts()])
+    entries = [" ".join(e.split()) for e in key.replace("\n      ", " ").split("\n")]
+    assert any("filtering" in e and "refuses honest inputs 19%" in e for e in entries)
+    assert any("pruning" in e and "WITHOUT removing the backdoor" in e for e in entries)
+    assert not any("unlearning" in e and "refuses" in e for e in entries)
+
+
+def test_teachers_page_shows_the_benchmark_per_setting(tmp_path):
+    from labkit.classroom import teacher
+
+    result = {"setting": "full", "dataset": "digits", "target_class": 7, "trigger": "pattern:value=1.0",
+              "complete": True, "settings": {"steps": 120}, "seeds": [{"seed": 0}, {"seed": 1}],
+              "target_anomaly_index_per_seed": [3.41, 2.87], "detection_rate": 1.0, "false_positive_rate": 0.0,
+              "search_epochs": [[101, 66], [95, 70]],
+              "pruning": {"attack_success_rate": [0.0, 0.258], "backdoor_removed_by_its_own_check": [True, False]},
+              "filtering": {"attack_success_rate": [0.05, 0.08], "clean_abstain_rate": [0.19, 0.23]}}
+    section = teacher.neural_cleanse_section([result])
+    assert "digits · 7 · `pattern:value=1.0`" in section and "3.41, 2.87" in section
+    assert "0%-26%, 1/2" in section and "5%-8%, 19%-23%" in section and "budget of 120 passes" in section
+    (tmp_path / "timings.json").write_text("{}")
+    (tmp_path / "neural_cleanse_eval-digits-target7-pattern.json").write_text(json.dumps(result))
+    page = teacher.write_page(tmp_path, tmp_path / "teacher.md").read_text()
+    assert "## Neural Cleanse over seeds (benchmark)" in page and "3.41, 2.87" in page
+    assert teacher.neural_cleanse_section([]) == ""

@@ -94,6 +94,14 @@ def _evasion(name: str, prefix: str, family: str, reference: bool) -> list[Scena
 
 
 _MITIGATION = "neural_cleanse.mitigations.{}.{}"
+_NC_NOTES = {"pruning": (_MITIGATION.format("pruning", "backdoor_removed"),),
+             "filtering": (_MITIGATION.format("filtering", "clean_abstain_rate"),
+                           _MITIGATION.format("filtering", "triggered_abstain_rate"),
+                           _MITIGATION.format("filtering", "backdoor_removed"))}
+"""Notes of the Neural Cleanse rows: whether pruning and filtering removed the backdoor by their own check, and
+the share of honest inputs filtering refuses (shown wherever filtering's ASR is)."""
+_REFUSES = "refuses honest inputs"
+_NOT_REMOVED = "stopped WITHOUT removing the backdoor"
 CORE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline", clean="baseline.clean_accuracy", notes=("neural_cleanse.clean_model_flagged_classes",)),
     *_evasion("baseline", "baseline", "baseline", False),
@@ -106,8 +114,7 @@ CORE_SCENARIOS: tuple[Scenario, ...] = (
     *(Scenario(f"Neural Cleanse {m} · trigger", clean=_MITIGATION.format(m, "clean_accuracy"),
                success=_MITIGATION.format(m, "attack_success_rate"), reference="backdoored model · trigger",
                family="Neural Cleanse", attack="trigger",
-               notes=((_MITIGATION.format(m, "clean_abstain_rate"), _MITIGATION.format(m, "triggered_abstain_rate"))
-                      if m == "filtering" else ()))
+               notes=_NC_NOTES.get(m, ()))
       for m in ("unlearning", "pruning", "filtering")),
 )
 CORE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -150,7 +157,7 @@ def _number(value: Any) -> float:
 
 _NOTE_LABELS = {"eps": "eps", "poison_fraction": "poison", "target_class": "target class",
                 "flagged_classes": "Neural Cleanse flags", "clean_model_flagged_classes": "Neural Cleanse flags",
-                "clean_abstain_rate": "abstains on clean", "triggered_abstain_rate": "abstains on triggered",
+                "clean_abstain_rate": _REFUSES, "triggered_abstain_rate": "refuses triggered inputs",
                 "agreement": "agreement with the victim", "queries": "queries", "auc": "AUC",
                 "n_targets": "targets", "mean_perturbation_linf": "mean L∞ perturbation",
                 "accuracy_drop": "drop vs its own clean SVM", "classes": "SVM on digits"}
@@ -161,6 +168,8 @@ def _note(key: str, value: Any) -> str:
     """Return one short note like ``eps 0.15`` or ``poison 10%`` for the notes column."""
     field_name = key.rsplit(".", 1)[-1]
     label = _NOTE_LABELS.get(field_name, field_name.replace("_", " "))
+    if field_name == "backdoor_removed":
+        return "backdoor removed (its own check)" if value else f"{_NOT_REMOVED} (its own check)"
     if isinstance(value, list) and field_name.endswith("flagged_classes"):
         value = ("class " if len(value) == 1 else "classes ") + ", ".join(map(str, value)) if value else "none"
     elif isinstance(value, list):

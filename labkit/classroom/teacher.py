@@ -21,7 +21,8 @@ from typing import Any, Mapping, Sequence
 
 from labkit.classroom.gradebook import RUBRIC as RUBRIC_ITEMS
 
-__all__ = ["PLAN", "plan_table", "exercise_table", "expected_table", "render_page", "write_page", "main"]
+__all__ = ["PLAN", "plan_table", "exercise_table", "expected_table", "neural_cleanse_section", "render_page",
+           "write_page", "main"]
 
 PLAN: tuple[tuple[str, int, str], ...] = (
     ("00_setup", 10, "environment check, the data, train the baseline, predictions and clean accuracy"),
@@ -200,14 +201,56 @@ def expected_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _rates(values: Sequence[Any]) -> str:
+    shown = [v for v in values if isinstance(v, (int, float))]
+    return "—" if not shown else (f"{min(shown):.0%}" if min(shown) == max(shown) else
+                                  f"{min(shown):.0%}-{max(shown):.0%}")
+
+
+def neural_cleanse_section(results: Sequence[Mapping[str, Any]]) -> str:
+    """Return the Markdown section on Neural Cleanse's benchmark runs (``benchmarks/neural_cleanse.py``), "" if none.
+
+    :param results: the JSON files the benchmark wrote (``<build>/neural_cleanse_eval*.json``), one per setting.
+    """
+    if not results:
+        return ""
+    rows = ["| data set · target · trigger | seeds | target's anomaly index per seed | target flagged | clean model "
+            "flagged | passes run (backdoored; clean) | pruning: ASR left, removed by its own check | filtering: "
+            "ASR left, honest inputs refused |", "| --- | --- | --- | ---: | ---: | --- | --- | --- |"]
+    for r in results:
+        seeds = [s["seed"] for s in r.get("seeds", [])]
+        pruning, filtering = r.get("pruning", {}), r.get("filtering", {})
+        removed = pruning.get("backdoor_removed_by_its_own_check", [])
+        rows.append(
+            f"| {r.get('dataset')} · {r.get('target_class')} · `{r.get('trigger')}` | {', '.join(map(str, seeds))}"
+            f"{'' if r.get('complete', True) else ' (run stopped early)'} | "
+            f"{', '.join(f'{i:.2f}' for i in r.get('target_anomaly_index_per_seed', []))} | "
+            f"{r.get('detection_rate', math.nan):.0%} | {r.get('false_positive_rate', math.nan):.0%} | "
+            f"{'; '.join(f'{a}, {b}' for a, b in r.get('search_epochs', []))} | "
+            f"{_rates(pruning.get('attack_success_rate', []))}, {sum(map(bool, removed))}/{len(removed)} | "
+            f"{_rates(filtering.get('attack_success_rate', []))}, {_rates(filtering.get('clean_abstain_rate', []))} |")
+    budget = results[0].get("settings", {}).get("steps")
+    return f"""## Neural Cleanse over seeds (benchmark)
+
+Measured by `benchmarks/neural_cleanse.py` (one clean and one backdoored model per seed, 10% poison, the
+defender holding 15% of the clean training images, the trigger search's default budget of {budget} passes over
+them with early stopping). A class is flagged above an anomaly index of 2; the target should stand well clear
+of it. Pruning's and filtering's ASR is the real trigger's on the test images, next to whether the mitigation
+itself reported the backdoor removed and, for filtering, the share of honest test inputs it refuses.
+
+{chr(10).join(rows)}
+"""
+
+
 def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build",
-                note: str = "") -> str:
+                note: str = "", benchmarks: Sequence[Mapping[str, Any]] = ()) -> str:
     """Return the teacher's page as Markdown.
 
     :param timings: the run's ``timings.json``.
     :param metrics: the run's ``metrics.json``.
     :param source: the build folder the numbers come from, named on the page.
     :param note: a sentence about the run (machine, load) printed under the plan's heading.
+    :param benchmarks: Neural Cleanse benchmark results to show (see ``neural_cleanse_section``).
     """
     from labkit.classroom.runner import lab_notebooks
 
@@ -261,6 +304,7 @@ another seed moves numbers by about that much).
 
 {expected_table(metrics)}
 
+{neural_cleanse_section(benchmarks)}
 ## Grading rubric (report cells)
 
 {RUBRIC}
@@ -281,8 +325,9 @@ def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md",
         raise FileNotFoundError(f"no {build / 'timings.json'}: run `labkit run --out {build}` (or `make lab`) first")
     from labkit.metrics import load_metrics
 
+    benchmarks = [_load(path) for path in sorted(build.glob("neural_cleanse_eval*.json"))]
     page = render_page(_load(build / "timings.json"), load_metrics(build / "metrics.json"), source=str(build),
-                       note=note)
+                       note=note, benchmarks=[b for b in benchmarks if b.get("setting") == "full"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out

@@ -204,3 +204,31 @@ def test_the_scaffolding_test_finds_the_traps_it_is_for():
     assert lab("import numpy as np\nx = 1", "**Exercise 1.** Use `target_onehot` and `kwargs` to make `y`.") == [
         "Exercise 1: `kwargs` is neither given before it nor asked for",
         "Exercise 1: `target_onehot` is neither given before it nor asked for"]
+
+
+def choices_the_parameters_fix(nb) -> list[str]:
+    """Return exercise sentences that ask the pair to choose or set a value the parameters cell already fixes."""
+    params = next((c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])), "")
+    fixed = set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", params, re.M))
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "**Exercise" in cell.source:
+            for sentence in re.split(r"(?<=[.!?])\s+", cell.source):
+                asked = re.search(r"\b(?:[Cc]hoose|[Pp]ick|[Dd]ecide)\b[^`]*`([A-Z][A-Z0-9_]*)`", sentence)
+                if asked and asked.group(1) in fixed:
+                    found.append(sentence)
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_exercise_asks_to_choose_what_the_parameters_cell_sets(path):
+    assert choices_the_parameters_fix(_read(path)) == []
+
+
+def test_the_choice_test_finds_a_choice_the_parameters_fix():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("POISON_FRACTION = 0.10", metadata={"tags": ["parameters"]}),
+                             new_markdown_cell("**Exercise 2.** Choose the poison fraction (the parameter "
+                                               "`POISON_FRACTION`) and poison the training set.")])
+    assert len(choices_the_parameters_fix(nb)) == 1

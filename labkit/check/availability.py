@@ -104,6 +104,28 @@ def _rule_problem(rule: Callable[[np.ndarray, np.ndarray], Any], task: Any, x_po
     return None
 
 
+def _default_c(rule: Callable[[np.ndarray, np.ndarray], Any] | None, task: Any, x_poison: np.ndarray,
+               y_poison: np.ndarray, kernel: str, C: Any) -> bool:
+    """Whether the pair's ``rule`` scores as an SVC with scikit-learn's default C (1.0), not the lab's ``C``, on no and
+    on half of the poison points: the case where a wrong number could also read as "no poison points"."""
+    from labkit.availability import svm_accuracy
+
+    if rule is None or not _is_number(C) or float(C) == 1.0:
+        return False
+    half = max(1, len(x_poison) // 2)
+    default, lab = [], []
+    for xs, ys in ((x_poison[:0], y_poison[:0]), (x_poison[:half], y_poison[:half])):
+        try:
+            got = rule(np.array(xs), np.array(ys))
+        except Exception:  # noqa: BLE001 - the pair's function: the rule check below reports it
+            return False
+        if not _is_number(got):
+            return False
+        default.append(_close(got, svm_accuracy(task, xs, ys, kernel=kernel, C=1.0)))
+        lab.append(_close(got, svm_accuracy(task, xs, ys, kernel=kernel, C=C)))
+    return all(default) and not all(lab)
+
+
 def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.ndarray, *, kernel: str = "linear",
                       C: float = 1.0, victim: Any = None, rule: Callable[[np.ndarray, np.ndarray], Any] | None = None,
                       strict: bool | None = None) -> Verdict:
@@ -136,6 +158,8 @@ def poisoned_accuracy(value: Any, task: Any, x_poison: np.ndarray, y_poison: np.
             if victim is not None and _close(value, _victim_accuracy(victim, task)):
                 hint = ("this is the victim as it stands, last refitted by ART's attack for its own steps: poisoning "
                         "acts through training, so train a fresh SVC on the training set plus all the poison points")
+            elif _default_c(rule, task, np.asarray(x_poison), np.asarray(y_poison), kernel, C):
+                hint = "train the SVC with the lab's settings: make_svc(KERNEL, C), not scikit-learn's default C"
             elif _close(value, svm_accuracy(task, **fit)):
                 hint = ("this is the accuracy without the poison points: add x_poison, with its labels, to the "
                         "training set before fitting")

@@ -244,7 +244,7 @@ def simulate(name: str, student: Any, answers: Sequence[str], wrong: Sequence[Wr
     where = places(student)
     filled = fill(student, answers)
     client = NotebookClient(new_notebook(cells=[new_code_cell("")]), timeout=timeout, kernel_name="python3",
-                            allow_errors=True, resources={"metadata": {"path": str(workdir)}})
+                            allow_errors=True, startup_timeout=300, resources={"metadata": {"path": str(workdir)}})
     code = _code_cells(student)
     with client.setup_kernel(env=env, cwd=str(workdir)):
         kernel = _Kernel(client)

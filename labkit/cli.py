@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
     student = commands.add_parser("student", help="write the student edition: exercises blanked, outputs stripped",
                                   description="Write the student edition of the lab's notebooks: every nbgrader "
-                                  "solution region becomes '# YOUR CODE HERE' and 'raise NotImplementedError()', "
+                                  "solution region becomes '# YOUR CODE HERE' and a labkit.check.todo(...) line that says "
+                                  "what to write there, "
                                   "every solution markdown cell a placeholder, every output stripped.")
     student.add_argument("notebooks", nargs="*", help="notebooks (default: all), e.g. 01 or 03_backdoor_poisoning")
     student.add_argument("--out", default="build/student", help="output folder (default: build/student)")

@@ -273,7 +273,8 @@ and `{source}/metrics.json` (default data, seed 0). Regenerate it after
   answers are grade cells, 2 points each, as in the rubric below. The self-checks are not graded cells: they help the
   pair, they do not score (the gradebook lists whether each passed).
 - `labkit student --out DIR` (default `build/student`) writes the **student edition**: each marked region becomes
-  `# YOUR CODE HERE` / `raise NotImplementedError()`, each answer a placeholder, outputs stripped, all else
+  `# YOUR CODE HERE` / `labkit.check.todo("Exercise N: ...")` (run unfilled, it says what to write), each
+  answer a placeholder, outputs stripped, all else
   identical. `labkit run` writes it to `build/student/` too. Hand out that folder.
 - After every exercise a self-check cell (`labkit.check.<exercise>(...)`) recomputes the result independently
   and prints **[PASSED]**, or **[NOT YET]** with a hint (what to look at, never the answer).

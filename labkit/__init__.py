@@ -24,6 +24,11 @@ from labkit._threads import limit_threads
 limit_threads()  # TensorFlow's thread pools follow the kernel's CPU quota (cgroup), not the host's core count
 
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
+from labkit.progress import text_progress_wanted, use_text_progress
+
+if text_progress_wanted():  # a headless run (labkit run): progress bars saved as text, not as stateless widgets
+    use_text_progress()
+
 if "ipykernel" in sys.modules:  # in a notebook: TensorFlow's C++ start-up lines would land on its stderr
     from labkit.quiet import quiet_start
 

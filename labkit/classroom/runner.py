@@ -27,6 +27,11 @@ KERNEL_NAME = "python3"
 """The Jupyter kernel every notebook runs in."""
 
 
+KERNEL_FIRST_LINE = "--IPKernelApp.exec_lines=import labkit"
+"""Each kernel imports labkit before the notebook's first cell, so that with ``LABKIT_TEXT_PROGRESS=1`` every
+``tqdm.auto`` bar (ART's included, whatever the notebook imports first) is labkit's text bar."""
+
+
 class NotebookFailed(RuntimeError):
     """A notebook raised an error; its partly executed copy has been saved."""
 
@@ -120,13 +125,15 @@ def _run_paths(paths: list[Path], out: Path, fast: bool, cell_timeout: int, prog
     timings: dict[str, float] = {}
     from labkit.check import STRICT_ENV
     from labkit.classroom.report import DEMO_GROUP, GROUP_ENV
+    from labkit.progress import TEXT_PROGRESS_ENV
     from labkit.provenance import NOTEBOOK_ENV, RUN_ID_ENV
 
     # nobody can type names in a headless run: the report's group cell falls back to a (marked) demo group
     # the notebooks are the solution key: a self-check failing on them is an error (LABKIT_STRICT_CHECKS=0 relaxes)
     env = {"LABKIT_OUT": str(out), "LABKIT_FAST": "1" if fast else "0",
            GROUP_ENV: os.environ.get(GROUP_ENV) or DEMO_GROUP, STRICT_ENV: os.environ.get(STRICT_ENV) or "1",
-           RUN_ID_ENV: uuid.uuid4().hex[:12], NOTEBOOK_ENV: ""}   # provenance: one run id, each notebook's path
+           RUN_ID_ENV: uuid.uuid4().hex[:12], NOTEBOOK_ENV: "",   # provenance: one run id, each notebook's path
+           TEXT_PROGRESS_ENV: "1"}   # progress bars saved as their final line of text, not as stateless widgets
     with _environment(**env), tqdm(paths, desc="notebooks", unit="nb", disable=not progress) as bar:
         for path in bar:
             bar.set_postfix_str(path.name)
@@ -136,6 +143,7 @@ def _run_paths(paths: list[Path], out: Path, fast: bool, cell_timeout: int, prog
             cells = tqdm(total=n_code, desc=path.stem, unit="cell", leave=False, disable=not progress)
             client = NotebookClient(nb, timeout=cell_timeout, kernel_name=KERNEL_NAME,
                                     resources={"metadata": {"path": str(path.parent)}},
+                                    extra_arguments=[KERNEL_FIRST_LINE],   # text bars before ART imports tqdm
                                     on_cell_executed=lambda **_: cells.update(1))
             start = time.perf_counter()
             try:

@@ -106,7 +106,7 @@ def test_a_student_notebook_runs_up_to_its_first_exercise_and_stops_there(fast_b
     with pytest.raises(CellExecutionError) as err:
         client.execute()
     assert err.value.ename == "ExerciseNotDone"   # with its instruction, not a traceback that reads like a crash
-    assert re.fullmatch(r"Exercise 1: compute `\w+`( and `\w+`)? here, then run the check below", err.value.evalue)
+    assert re.fullmatch(r"Exercise 1: compute `\w+`(, `\w+`)*( and `\w+`)? here, then run the check below", err.value.evalue)
     error = next(o for o in first.outputs if o.output_type == "error")
     assert error.traceback == [err.value.evalue]
     ran = [c for c in student.cells if c.cell_type == "code" and c.get("execution_count")]

@@ -32,6 +32,7 @@ MAX_BYTES = 50_000_000
 SKIPPED_DIRS = {".ipynb_checkpoints": "Jupyter's autosave copies", "__MACOSX": "macOS archive metadata",
                 "__pycache__": "Python byte code"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class IntakeError(Exception):
@@ -218,7 +219,7 @@ def _parse(raw: bytes) -> tuple[Any, list[str]]:
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise IntakeError(f"not JSON: {printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:120]}")
     notes = [f"{len(huge)} integer(s) longer than {limit} digits read as infinity"] if huge else []
-    bad = scrub(data)
+    bad = scrub(data) if _ESCAPED_SURROGATE.search(raw) else 0   # only a JSON escape can make a lone surrogate
     if bad:
         notes.append(f"{bad} text(s) held invalid Unicode (lone surrogates), shown as \ufffd")
     return data, notes

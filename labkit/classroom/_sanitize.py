@@ -33,7 +33,7 @@ MAX_DEPTH = 100
 MAX_HTML = 2_000_000
 MAX_MARKDOWN = 10_000
 """The longest markdown cell rendered (the report's longest is under 1,000 characters)."""
-PAGE_MARKDOWN = 30_000
+PAGE_MARKDOWN = 20_000
 """Markdown rendered per page; later cells are shown as text (pathological markdown costs ~50 us a character)."""
 MAX_TEXT = 200_000
 """The longest text (stream, traceback, code) shown; the rest is cut with a note."""
@@ -117,15 +117,25 @@ class Budget:
         return True
 
 
-def nesting(fragment: str) -> int:
-    """Return how deep ``fragment``'s elements nest, by one linear scan of its tags (an upper bound)."""
+def nesting(fragment: str, stop: int | None = None) -> int:
+    """Return how deep ``fragment``'s elements nest, by one linear scan of its tags (an upper bound).
+
+    :param fragment: untrusted HTML.
+    :param stop: return as soon as the depth reaches this (None: scan it all).
+    """
     depth = deepest = 0
     for match in _TAG.finditer(fragment):
-        closing, name, selfclosing = match.group(1), match.group(2).lower(), match.group(3)
-        if name in _VOID or selfclosing:
+        closing, name, selfclosing = match.groups()
+        if selfclosing or name.lower() in _VOID:
             continue
-        depth = max(depth - 1, 0) if closing else depth + 1
-        deepest = max(deepest, depth)
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if stop is not None and depth >= stop:
+                break
     return deepest
 
 
@@ -179,9 +189,8 @@ def clean_html(fragment: str, attachments: Mapping[str, Any] | None = None) -> s
     fragment = str(fragment)
     if len(fragment) > MAX_HTML:
         return _as_text(fragment, f"HTML of {len(fragment):,} characters is too long to clean")
-    depth = nesting(fragment)
-    if depth > MAX_DEPTH:
-        return _as_text(fragment, f"HTML nested {depth:,} deep is too deep to clean")
+    if nesting(fragment, stop=MAX_DEPTH + 1) > MAX_DEPTH:
+        return _as_text(fragment, f"HTML nested more than {MAX_DEPTH} deep is too deep to clean")
     attachments = attachments or {}
 
     def keep(tag: str, attribute: str, value: str) -> str | None:

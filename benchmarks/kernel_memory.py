@@ -143,6 +143,19 @@ def budget(results: dict[str, dict], server: dict | None) -> dict[str, float]:
             "class_pairs": PAIRS, "class_gb": round(PAIRS * pair / 1024, 1)}
 
 
+def _lab_cpu(results: dict[str, dict]) -> dict[str, float]:
+    """Return the CPU seconds one pair's kernels spend on the core lab (00-05) and on every notebook run."""
+    core = [r["cpu_seconds"] for name, r in results.items() if name[:2] in {"00", "01", "02", "03", "04", "05"}]
+    every = [r["cpu_seconds"] for name, r in results.items() if name != "import only"]
+    return {"core_00_05": round(sum(core), 1), "all_run": round(sum(every), 1)}
+
+
+def _write(out: Path, report: dict) -> Path:
+    target = out / "kernel_memory.json"
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure the notebooks' kernels and write ``<build>/kernel_memory.json``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -161,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = _report_last(_resolve(args.notebooks) if args.notebooks else lab_notebooks())
     out = labkit.out_dir()
     results: dict[str, dict] = {}
+    server = None if args.no_server else measure_server()
     with tempfile.TemporaryDirectory() as scratch:
         os.environ.update({"LABKIT_OUT": scratch, "LABKIT_FAST": "1" if args.fast else "0",
                            "LABKIT_GROUP": os.environ.get("LABKIT_GROUP") or "B01: Benchmark; Kernel Memory"})
@@ -171,18 +185,19 @@ def main(argv: list[str] | None = None) -> int:
             nb = nbformat.read(path, as_version=4)
             results[path.name] = measure_notebook(nb, path.parent, args.interval, args.cell_timeout)
             print(f"{path.name}: {results[path.name]}", flush=True)
-    server = None if args.no_server else measure_server()
+            _write(out, {"setting": "fast" if args.fast else "full", "partial": True, "kernels": results,
+                         "jupyterlab_server": server, "budget": budget(results, server),
+                         "lab_cpu_seconds": _lab_cpu(results)})
     report = {
         "setting": "fast" if args.fast else "full", "kernels": results, "jupyterlab_server": server,
-        "budget": budget(results, server),
+        "budget": budget(results, server), "lab_cpu_seconds": _lab_cpu(results),
         "tensorflow_distribution": _tensorflow_distribution(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "cpu_limit": labkit._threads.cpu_limit(), "load_average_at_end": os.getloadavg()},
         "versions": labkit.versions(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "note": "CPU seconds are the kernel's own; wall seconds depend on the machine's load at the time",
     }
-    target = out / "kernel_memory.json"
-    target.write_text(json.dumps(report, indent=2) + "\n")
+    target = _write(out, report)
     print(f"wrote {target}: largest kernel peak {report['budget']['largest_kernel_peak_mb']} MB, "
           f"a pair {report['budget']['pair_mb']} MB, {PAIRS} pairs {report['budget']['class_gb']} GB")
     return 0

@@ -310,6 +310,9 @@ def metric_order(keys: Sequence[str]) -> list[str]:
     return core + rest
 
 
+_SIGNED = ("Δ clean vs baseline", "Δ attack success vs undefended")
+
+
 def _fmt(value: Any, signed: bool = False) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "—"
@@ -324,13 +327,18 @@ class ReportTable:
     metrics: dict[str, Any]
 
     def to_html(self) -> str:
-        """Return the table as plain HTML (no styles, no scripts), numbers to three decimals."""
+        """Return the table as plain HTML (no scripts, no style sheet), numbers to three decimals.
+
+        Numbers are right-aligned, text left-aligned, scenario names on one line (``labkit.classroom._table``).
+        """
+        from labkit.classroom._table import aligned_html
+
         shown = self.table.copy()
-        for column in ("clean accuracy", "accuracy under attack", "attack success"):
-            shown[column] = shown[column].map(_fmt)
-        for column in ("Δ clean vs baseline", "Δ attack success vs undefended"):
-            shown[column] = shown[column].map(lambda v: _fmt(v, signed=True))
-        return shown.reset_index().to_html(escape=True, border=0, index=False, classes="labkit-report")
+        plain, signed = ("clean accuracy", "accuracy under attack", "attack success"), _SIGNED
+        for column in plain + signed:
+            shown[column] = shown[column].map(lambda v, s=column in signed: _fmt(v, signed=s))
+        return aligned_html(shown.reset_index(), numbers=plain + signed, nowrap=("scenario", "notebook"),
+                            css_class="dataframe labkit-report")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         import pandas as pd
@@ -354,44 +362,53 @@ def show_table(table: Any, metrics: dict[str, Any] | None = None) -> ReportTable
     return ReportTable(table, load_metrics() if metrics is None else metrics)
 
 
-_COLOURS = {"baseline": "tab:grey", "adversarial training": "tab:blue", "Madry PGD training": "tab:purple",
-            "reactive defence": "tab:orange", "backdoor": "tab:red", "Neural Cleanse": "tab:green",
-            "model extraction": "tab:brown", "membership inference": "tab:pink", "extensions": "tab:olive"}
-_MARKERS = {"none": "o", "FGSM": "^", "PGD": "s", "trigger": "*", "transfer": "P", "membership": "X",
-            "extension": "D"}
+_FAMILIES = ("baseline", "adversarial training", "Madry PGD training", "reactive defence", "backdoor", "Neural Cleanse",
+             "model extraction", "membership inference", "extensions")   # each: a colour and a marker (labkit.plots)
 
 
 def tradeoff_plot(table: Any, ax: Any = None) -> Any:
     """Plot clean accuracy against attack success for every scenario that has both; return the figure.
 
-    Good models sit top left: high clean accuracy, low attack success. Colours group the models,
-    markers the attacks, and each point carries the number of its legend entry.
+    Good models sit top left: high clean accuracy, low attack success. Each model family has its own colour
+    *and* marker (legend below), each point carries a number placed clear of the other points, and the key
+    beside the chart names the scenario of each number. A key entry also says how many honest inputs a model
+    refuses (filtering) and when a mitigation stopped without removing the backdoor, so that a low attack
+    success is never read without them.
 
     :param table: the DataFrame from ``report_table``.
     :param ax: matplotlib axes to draw into (default: a new figure).
     """
-    import matplotlib.pyplot as plt
+    import textwrap
 
-    fig, ax = (plt.subplots(figsize=(9, 5.5)) if ax is None else (ax.figure, ax))
+    from labkit.plots import ALERT, place_labels, series_style, subplots
+
+    fig, ax = (subplots(figsize=(10.0, 5.6)) if ax is None else (ax.figure, ax))
     shown = table.dropna(subset=["clean accuracy", "attack success"])
+    key, families = [], set()
     for number, (name, row) in enumerate(shown.iterrows(), start=1):
-        family, attack = table.attrs["family"].get(name, "extensions"), table.attrs["attack"].get(name, "extension")
-        x, y = row["attack success"], row["clean accuracy"]
-        ax.scatter(x, y, s=140 if attack == "trigger" else 70, color=_COLOURS.get(family, "black"),
-                   marker=_MARKERS.get(attack, "D"), label=f"{number}  {name}", edgecolor="black", linewidth=0.5,
-                   zorder=3)
-        ax.annotate(str(number), (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, zorder=4)
+        family = table.attrs["family"].get(name, "extensions")
+        look = series_style(_FAMILIES.index(family) if family in _FAMILIES else len(_FAMILIES))
+        warnings = [n for n in str(row.get("notes", "")).split("; ") if n.startswith((_REFUSES, _NOT_REMOVED))]
+        key.append(textwrap.fill(f"{number:>2}  {name}" + (f" ({'; '.join(warnings)})" if warnings else ""), 46,
+                                 subsequent_indent="      "))
+        ax.scatter(row["attack success"], row["clean accuracy"], s=80, color=look["color"], marker=look["marker"],
+                   edgecolor="black", linewidth=0.5, zorder=3, label=None if family in families else family)
+        families.add(family)
     ax.set_xlim(-0.03, 1.03)
     low = min([0.9, *shown["clean accuracy"].tolist()])
     ax.set_ylim(max(0.0, low - 0.05), 1.005)
     ax.set_xlabel("attack success (1 - accuracy under attack; ASR for the backdoor)")
     ax.set_ylabel("clean accuracy")
-    ax.set_title("Trade-off: clean accuracy against attack success (best: top left)")
+    ax.set_title("Clean accuracy against attack success (best: top left)")
     ax.grid(alpha=0.3)
-    if len(shown):
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    else:
+    if not len(shown):
         ax.text(0.5, 0.5, "no numbers yet: run notebooks 00-04 first", ha="center", va="center",
-                transform=ax.transAxes, fontsize=12, color="tab:red")
-    fig.tight_layout()
+                transform=ax.transAxes, fontsize=12, color=ALERT)
+        fig.tight_layout()
+        return fig
+    fig.subplots_adjust(left=0.08, right=0.58, top=0.93, bottom=0.28)
+    ax.legend(title="model", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=3, frameon=False)
+    ax.text(1.03, 1.0, "\n".join(key), transform=ax.transAxes, va="top", ha="left", fontsize=9, linespacing=1.35)
+    place_labels(ax, shown["attack success"].tolist(), shown["clean accuracy"].tolist(),
+                 [str(n) for n in range(1, len(shown) + 1)])
     return fig

@@ -56,3 +56,19 @@ def test_teacher_section_quotes_mean_spread_seeds_and_verdicts():
     assert "Madry PGD training: under PGD | 0.560 ± 0.020 (0.540-0.580) | 0, 1 |" in text
     assert "does not hold (old wording, rewritten)" in text and "evasion: seeds 0, 1" in text
     assert key_claims_section({}) == ""
+
+
+def test_teacher_page_quotes_key_claims_json_of_the_build(tmp_path):
+    import json
+
+    from labkit.classroom.teacher import write_page
+
+    summary = {"seeds_per_stage": {"evasion": [0, 1]}, "claims": [],
+               "numbers": {"reactive.pgd_accuracy": {"mean": 0.55, "std": 0.01, "min": 0.54, "max": 0.56,
+                                                     "seeds": [0, 1]}}}
+    (tmp_path / "timings.json").write_text("{}")
+    page = write_page(tmp_path, tmp_path / "teacher.md").read_text()
+    assert "What the key rests on" not in page
+    (tmp_path / "key_claims.json").write_text(json.dumps(summary))
+    page = write_page(tmp_path, tmp_path / "teacher.md").read_text()
+    assert "| feature squeezing: PGD, adaptive | 0.550 ± 0.010 (0.540-0.560) | 0, 1 |" in page

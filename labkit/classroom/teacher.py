@@ -38,8 +38,8 @@ RUBRIC = """\
 | part (nbgrader grade id) | 0 points | 1 point | 2 points |
 | --- | --- | --- | --- |
 | group cell and table, Steps 1-3 (`report-table`, autograded) | names or student ids missing, or fewer than half of the 13 core rows `ok` from the pair's own run | at least half of the core rows `ok` from the pair's own run | group checked, every core row `ok` and from the pair's own run (the table's `run` column) |
-| Question 1: evasion defences (`report-q1`) | no comparison, or FGSM only | compares the defences with numbers, but under FGSM only | compares clean accuracy and accuracy **under PGD** at the same eps, explains why the stronger attack decides (gradient masking) |
-| Question 2: reactive defence (`report-q2`) | restates the number | says the evaluation is not adaptive | explains why a non-adaptive attack overstates it and names an adaptive attack (BPDA/EOT, attack through the transform) |
+| Question 1: evasion defences (`report-q1`) | no comparison, or FGSM only | compares the defences with numbers, but under FGSM only | compares clean accuracy and accuracy **under PGD** at the same eps for both models, explains why the stronger attack decides (FGSM flatters the FGSM-trained model: it loses far more from FGSM to PGD than Madry's); either choice, if argued from both numbers |
+| Question 2: reactive defence (`report-q2`) | restates the number | says the evaluation is not adaptive | compares the non-adaptive and adaptive numbers with the seed spread (on these digits the gap is a point or two, not evidence either way), explains why the report still quotes the adaptive one and names an adaptive attack (BPDA/EOT, attack through the transform) |
 | Question 3: Neural Cleanse (`report-q3`) | picks a mitigation without a reason | argues from the ASR only | argues from ASR **and** clean accuracy (and abstentions for filtering), names a way to evade detection (large/spread trigger, several targets) |
 | Question 4: one number (`report-q4`) | gives one number | gives two numbers without the caveat | gives clean accuracy and accuracy under the strongest attack (or ASR) with its eps, and says that a point or so is seed noise |
 
@@ -207,6 +207,11 @@ def _rates(values: Sequence[Any]) -> str:
                                   f"{min(shown):.0%}-{max(shown):.0%}")
 
 
+def _seeds(result: Mapping[str, Any]) -> str:
+    planned = result.get("settings", {}).get("seeds", [])
+    return ", ".join(map(str, planned)) or "?"
+
+
 def neural_cleanse_section(results: Sequence[Mapping[str, Any]]) -> str:
     """Return the Markdown section on Neural Cleanse's benchmark runs (``benchmarks/neural_cleanse.py``), "" if none.
 
@@ -223,7 +228,7 @@ def neural_cleanse_section(results: Sequence[Mapping[str, Any]]) -> str:
         removed = pruning.get("backdoor_removed_by_its_own_check", [])
         rows.append(
             f"| {r.get('dataset')} · {r.get('target_class')} · `{r.get('trigger')}` | {', '.join(map(str, seeds))}"
-            f"{'' if r.get('complete', True) else ' (run stopped early)'} | "
+            f"{'' if r.get('complete', True) else ' (incomplete run: planned ' + _seeds(r) + ')'} | "
             f"{', '.join(f'{i:.2f}' for i in r.get('target_anomaly_index_per_seed', []))} | "
             f"{r.get('detection_rate', math.nan):.0%} | {r.get('false_positive_rate', math.nan):.0%} | "
             f"{'; '.join(f'{a}, {b}' for a, b in r.get('search_epochs', []))} | "
@@ -243,7 +248,8 @@ itself reported the backdoor removed and, for filtering, the share of honest tes
 
 
 def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build",
-                note: str = "", benchmarks: Sequence[Mapping[str, Any]] = ()) -> str:
+                note: str = "", benchmarks: Sequence[Mapping[str, Any]] = (),
+                claims: Mapping[str, Any] | None = None) -> str:
     """Return the teacher's page as Markdown.
 
     :param timings: the run's ``timings.json``.
@@ -251,7 +257,9 @@ def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, sou
     :param source: the build folder the numbers come from, named on the page.
     :param note: a sentence about the run (machine, load) printed under the plan's heading.
     :param benchmarks: Neural Cleanse benchmark results to show (see ``neural_cleanse_section``).
+    :param claims: ``key_claims.json`` of ``benchmarks/key_claims.py``, quoted in its own section when given.
     """
+    from labkit.classroom.claims_page import key_claims_section
     from labkit.classroom.runner import lab_notebooks
 
     missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
@@ -300,11 +308,13 @@ Read from the solution notebooks: what each exercise asks, and the self-check th
 
 ## Expected numbers
 
-The report table of the same run: pairs using the default data and seed 0 should land close (a few points;
-another seed moves numbers by about that much).
+The report table of the same run: pairs using the default data and seed 0 should land close. Another seed
+moves the numbers by as much as the spread in the next section (several points for the trained defences): judge a
+pair's reasoning against their own table, not against these digits.
 
 {expected_table(metrics)}
 
+{key_claims_section(claims or {})}
 {neural_cleanse_section(benchmarks)}
 ## Grading rubric (report cells)
 
@@ -326,9 +336,12 @@ def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md",
         raise FileNotFoundError(f"no {build / 'timings.json'}: run `labkit run --out {build}` (or `make lab`) first")
     from labkit.metrics import load_metrics
 
-    benchmarks = [_load(path) for path in sorted(build.glob("neural_cleanse_eval*.json"))]
+    paths = sorted(build.glob("neural_cleanse_eval*.json"),
+                   key=lambda path: (path.name != "neural_cleanse_eval.json", path.name))
+    benchmarks = [_load(path) for path in paths]  # the default setting first
     page = render_page(_load(build / "timings.json"), load_metrics(build / "metrics.json"), source=str(build),
-                       note=note, benchmarks=[b for b in benchmarks if b.get("setting") == "full"])
+                       note=note, benchmarks=[b for b in benchmarks if b.get("setting") == "full"],
+                       claims=_load(build / "key_claims.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out

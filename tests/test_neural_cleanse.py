@@ -331,6 +331,11 @@ def test_teachers_page_shows_the_benchmark_per_setting(tmp_path):
     assert "0%-26%, 1/2" in section and "5%-8%, 19%-23%" in section and "budget of 120 passes" in section
     (tmp_path / "timings.json").write_text("{}")
     (tmp_path / "neural_cleanse_eval-digits-target7-pattern.json").write_text(json.dumps(result))
+    default = {**result, "target_class": 0, "trigger": "square:size=3,value=1.0,corner=bottom-right",
+               "complete": False, "settings": {"steps": 120, "seeds": [0, 1, 2]}}
+    (tmp_path / "neural_cleanse_eval.json").write_text(json.dumps(default))
     page = teacher.write_page(tmp_path, tmp_path / "teacher.md").read_text()
     assert "## Neural Cleanse over seeds (benchmark)" in page and "3.41, 2.87" in page
+    assert page.index("digits · 0 · `square") < page.index("digits · 7 · `pattern")  # the default setting first
+    assert "0, 1 (incomplete run: planned 0, 1, 2)" in page
     assert teacher.neural_cleanse_section([]) == ""

@@ -56,12 +56,11 @@ def test_cpu_limit_rounds_the_quota_up_within_the_affinity(tmp_path, monkeypatch
 
 
 def test_limit_threads_keeps_what_a_user_set(monkeypatch):
-    for name in _threads.THREAD_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    environ = {"OMP_NUM_THREADS": "3"}
+    monkeypatch.setattr(os, "environ", environ)   # this test process's own settings stay as they are
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     assert _threads.limit_threads(1) == 1
-    assert os.environ["TF_NUM_INTRAOP_THREADS"] == os.environ["TF_NUM_INTEROP_THREADS"] == "1"
-    assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert environ == {"OMP_NUM_THREADS": "3", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
 THREAD_PROBE = """

@@ -185,3 +185,23 @@ def test_repo2docker_builds_on_the_tested_python_and_installs_the_package(tmp_pa
     assert "Building conda environment for python=3.11" in generated
     assert 'bin/pip install --no-cache-dir -r "requirements.txt"' in generated
     assert generated.index('-r "requirements.txt"') < generated.index("bin/pip install --no-cache-dir .\n")
+
+
+@pytest.mark.skipif(REPO2DOCKER is None, reason="repo2docker is not installed: pip install 'labkit-mlsec[deploy]'")
+def test_the_image_gets_the_lab_but_not_local_build_products(tmp_path):
+    """repo2docker filters the copied repository with .dockerignore (docker's own matcher): a teacher's local .venv
+    (2 GB) and build/ stay out of the image, the notebooks and the package go in."""
+    from docker.utils.build import exclude_paths
+
+    for folder in (".venv", "build"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "big.bin").write_bytes(b"0")
+    for name in (".dockerignore", "setup.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_setup.ipynb").write_text("{}")
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    copied = set(exclude_paths(str(tmp_path), patterns))
+    assert {"setup.py", "pyproject.toml", "notebooks/00_setup.ipynb"} <= copied
+    assert not any(path.startswith((".venv", "build")) for path in copied)

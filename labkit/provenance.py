@@ -123,6 +123,7 @@ def origin(entry: Mapping[str, Any] | None, *, edition: str = "student", group_i
     if entry["edition"] != edition:
         return "the key's run" if entry["edition"] == "key" else "the student edition's run"
     theirs = entry.get("group")
-    if theirs and group_id and str(theirs).strip().casefold() != str(group_id).strip().casefold():
+    theirs = theirs.strip()[:40] if isinstance(theirs, str) else None   # read from a submission: text, short
+    if theirs and group_id and theirs.casefold() != str(group_id).strip()[:40].casefold():
         return f"group {theirs}'s run"
     return OWN_RUN

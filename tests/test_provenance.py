@@ -130,3 +130,12 @@ def test_labkit_run_gives_one_run_id_and_names_each_notebook(tmp_path, monkeypat
     assert entries["demo.first"]["run_id"] == entries["demo.second"]["run_id"] != provenance.run_id()
     assert entries["demo.first"]["edition"] == "student"      # not a notebook of the solution key
     assert entries["demo.first"]["group"] == "demo"           # labkit run's demo group
+
+
+def test_origin_reads_a_handed_in_entry_as_untrusted_data():
+    assert provenance.origin({"edition": "student", "group": "G01"}, group_id="g01") == provenance.OWN_RUN
+    assert provenance.origin({"edition": "student", "group": "X" * 10_000}, group_id="G01") == f"group {'X' * 40}'s run"
+    assert provenance.origin({"edition": "student", "group": {"a": 1}}, group_id="G01") == provenance.OWN_RUN
+    for junk in (None, "key", ["key"], {"edition": "admin"}, {"edition": ["key"]}):
+        assert provenance.origin(junk, group_id="G01") == "no run"
+    assert provenance.origin({"edition": "key"}, edition="student") == "the key's run"

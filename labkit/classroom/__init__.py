@@ -2,8 +2,9 @@
 
 * hand out: ``student`` (the student edition), ``teacher`` (the teacher's page);
 * run: ``runner`` (``labkit run``: notebooks executed headlessly);
-* grade: ``report`` (the pair's report table, read in notebook 05), ``export`` (``labkit export``: sanitised pages and
-  the gradebook; ``_sanitize`` is its HTML sanitiser).
+* grade: ``group`` (the report's group cell: names and student ids), ``report`` (the pair's report table, read in
+  notebook 05, with whose run produced each row), ``export`` (``labkit export``: sanitised pages; ``_sanitize`` is its
+  HTML sanitiser), ``gradebook`` (the export's ``gradebook.csv`` per student for an LMS and ``metrics.csv``).
 
 The lab itself (data, models, metrics, seeds, plots and the topic modules) lives flat in ``labkit``.
 """

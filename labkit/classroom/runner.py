@@ -25,6 +25,9 @@ __all__ = ["lab_notebooks", "run_notebooks", "NotebookFailed", "RunLocked", "Ker
 
 KERNEL_NAME = "python3"
 """The Jupyter kernel every notebook runs in."""
+STARTUP_TIMEOUT = 300
+"""Seconds a kernel may take to answer before it counts as one that cannot start (nbclient's default: 60 s). On
+a small machine under heavy load a healthy kernel can take longer, and a slow start is not a broken kernel."""
 
 
 KERNEL_FIRST_LINE = "--IPKernelApp.exec_lines=import labkit"
@@ -141,7 +144,7 @@ def _run_paths(paths: list[Path], out: Path, fast: bool, cell_timeout: int, prog
             nb = nbformat.read(path, as_version=4)
             n_code = sum(cell.cell_type == "code" for cell in nb.cells)
             cells = tqdm(total=n_code, desc=path.stem, unit="cell", leave=False, disable=not progress)
-            client = NotebookClient(nb, timeout=cell_timeout, kernel_name=KERNEL_NAME,
+            client = NotebookClient(nb, timeout=cell_timeout, kernel_name=KERNEL_NAME, startup_timeout=STARTUP_TIMEOUT,
                                     resources={"metadata": {"path": str(path.parent)}},
                                     extra_arguments=[KERNEL_FIRST_LINE],   # text bars before ART imports tqdm
                                     on_cell_executed=lambda **_: cells.update(1))

@@ -193,3 +193,21 @@ def test_a_self_check_records_its_verdict_for_the_gradebook(value):
 
     _verdict("fgsm_attack", None if value == "pass" else "look at eps", strict=False, echo=lambda _: None)
     assert labkit.load_metrics()["check.fgsm_attack"] == value
+
+
+def test_saved_check_cell_outputs_give_the_status_when_the_submission_has_them(tmp_path):
+    from labkit.check._base import NOT_YET, PASSED
+
+    nb = submission()
+    checks = [new_code_cell("labkit.check.fgsm_attack(attack, EPS)", outputs=[new_output(
+                  "stream", name="stdout", text=f"{NOT_YET} fgsm_attack. Hint: look at eps\n")]),
+              new_code_cell("labkit.check.pgd_attack(pgd, EPS)", outputs=[new_output(
+                  "stream", name="stdout", text=f"{PASSED} pgd_attack\n")]),
+              new_code_cell("labkit.check.chosen_mitigation(choice, table)")]
+    for cell in checks:
+        cell.metadata["tags"] = ["report"]
+    nb.cells.extend(checks)
+    rows, _ = export_class(tmp_path, {"a.ipynb": nb})
+    assert rows[0]["check fgsm_attack"] == "hint"         # the saved cell wins over the store's "pass"
+    assert rows[0]["check pgd_attack"] == "pass" and rows[0]["check chosen_mitigation"] == "not run"
+    assert rows[0]["check poisoned_data"] == "hint"       # no such cell: the store's record

@@ -4,8 +4,9 @@
 (Canvas's ``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``; Moodle maps ``SIS User ID`` to its
 ID number), the group and file, one column per rubric item (``RUBRIC``: the table's points, computed from the
 report's saved table and its provenance; each written answer's points, empty until the teacher grades it), one
-column per exercise's self-check (``pass``, ``hint`` or ``not run``, from the verdicts the checks recorded into the
-pair's store, which the report's table output carries), the total of the graded items, and the problems.
+column per exercise's self-check (``pass``, ``hint`` or ``not run``: from the saved output of a check cell in the
+submission, else from the verdict the check recorded into the pair's store, which the report's table output
+carries), the total of the graded items, and the problems.
 
 ``metrics.csv`` has one row per submission with the numbers of the report table: a fixed, quoted header of known
 metric keys only (the core keys, then the extension rows' keys, at most ``MAX_METRIC_COLUMNS``), so no submission
@@ -28,6 +29,7 @@ from labkit.classroom.report import (CORE_KEYS, GROUP_MIME, METRICS_MIME, metric
                                      report_table, table_points)
 
 __all__ = ["RubricItem", "RUBRIC", "RUBRIC_TOTAL", "IDENTITY_COLUMNS", "MAX_METRIC_COLUMNS", "exercise_checks",
+           "cell_verdicts",
            "students", "table_payload", "provenance_problems", "gradebook_rows", "metrics_columns",
            "write_gradebook"]
 
@@ -155,6 +157,29 @@ def students(sub: Any) -> list[tuple[str, str]]:
     return [(_clean(name), "") for name in sub.members[:20]]
 
 
+def cell_verdicts(cells: Iterable[Any]) -> dict[str, str]:
+    """Return ``{check name: pass / hint / not run}`` from the saved outputs of the check cells among ``cells``.
+
+    A check cell calls ``labkit.check.<name>(...)``; its verdict line (``[PASSED] name`` or ``[NOT YET] name``),
+    or an error (a strict run), gives the status; a cell without outputs was not run.
+
+    :param cells: a submission's cells (read as data).
+    """
+    from labkit.check._base import PASSED
+
+    found: dict[str, str] = {}
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source")
+        called = [n for n in _CHECK_CALL.findall(source if isinstance(source, str) else "") if n != "todo"]
+        outputs = [o for o in cell.get("outputs") or [] if isinstance(o, dict)]
+        text = " ".join(str(o.get("text", "")) for o in outputs)
+        for name in called[:50]:
+            found[name] = ("not run" if not outputs else "pass" if f"{PASSED} {name}" in text else "hint")
+    return found
+
+
 def _check_status(name: str, metrics: dict[str, Any], provenance: dict[str, Any], group_id: str | None) -> str:
     from labkit.metrics import CHECK_PREFIX
     from labkit.provenance import OWN_RUN, origin
@@ -179,7 +204,9 @@ def gradebook_rows(subs: Sequence[Any], checks: Sequence[str] | None = None) -> 
     for sub in subs:
         metrics, provenance = table_payload(sub.cells)
         points = {"report-table": table_points(_table(sub))} if sub.cells else {}
-        statuses = [_check_status(n, metrics, provenance, sub.group_id or None) if sub.cells else "" for n in checks]
+        saved = cell_verdicts(sub.cells)   # a check cell handed in wins over the store's record
+        statuses = [saved.get(n) or _check_status(n, metrics, provenance, sub.group_id or None) if sub.cells else ""
+                    for n in checks]
         for name, student_id in students(sub) or [("", "")]:
             rows.append([name, "", student_id, "", "", sub.group_id, sub.file, sub.page or "",
                          *(points.get(item.grade_id, "") for item in RUBRIC), *statuses,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -74,9 +73,7 @@ def test_a_second_run_on_the_same_out_refuses_at_once_naming_the_first(tmp_path,
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        start = time.perf_counter()
         assert main(["run", str(notebook), "--out", str(out)]) == 1
-        refused_after = time.perf_counter() - start
         err = capsys.readouterr().err
     finally:
         holder.kill()
@@ -85,8 +82,8 @@ def test_a_second_run_on_the_same_out_refuses_at_once_naming_the_first(tmp_path,
     assert len(lines) == 1, err
     assert lines[0].startswith(f"labkit run: another labkit run is using {out.resolve()} (pid {holder.pid} on ")
     assert "running 00_setup.ipynb, 01_evasion_fgsm.ipynb" in lines[0] and "another --out" in lines[0]
-    assert not (out / "notebooks" / "21_second.ipynb").exists()   # nothing ran
-    assert refused_after < 5   # at once, not after a kernel start (loose: a loaded machine)
+    assert not (out / "notebooks" / "21_second.ipynb").exists()   # refused before any kernel (benchmarks/guards.py
+    # measures how soon)
     # the holder is gone: the folder is free again, with no stale lock (the OS released it)
     assert main(["run", str(notebook), "--out", str(out)]) == 0
     assert _printed(out, "21_second.ipynb") == "ran" and not (out / INFO_NAME).exists()

@@ -21,7 +21,6 @@ from labkit.classroom.student import student_notebook
 
 NOTEBOOKS = lab_notebooks()
 NAMES = [p.stem for p in NOTEBOOKS]
-STDERR_CLEAN = False   # TensorFlow's start-up lines still reach stderr; another change removes them (issue 12.6)
 
 
 def _student(path):
@@ -98,7 +97,5 @@ def test_check_cells_show_only_their_verdict(simulation, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.xfail(not STDERR_CLEAN, reason="TensorFlow's start-up lines still reach stderr (issue 12.6, another "
-                                            "change)", strict=False)
 def test_no_cell_writes_to_stderr(simulation, name):
     assert simulation[name].stderr == []

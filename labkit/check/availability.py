@@ -106,15 +106,17 @@ def _rule_problem(rule: Callable[[np.ndarray, np.ndarray], Any], task: Any, x_po
 
 def _default_c(rule: Callable[[np.ndarray, np.ndarray], Any] | None, task: Any, x_poison: np.ndarray,
                y_poison: np.ndarray, kernel: str, C: Any) -> bool:
-    """Whether the pair's ``rule`` scores as an SVC with scikit-learn's default C (1.0), not the lab's ``C``, on no and
-    on half of the poison points: the case where a wrong number could also read as "no poison points"."""
+    """Whether the pair's ``rule`` scores as an SVC with scikit-learn's default C (1.0), not the lab's ``C``, given no
+    poison points, half of them, and label-flipped training points (where the two differ most): the case where a
+    wrong number could also read as "no poison points"."""
     from labkit.availability import svm_accuracy
 
     if rule is None or not _is_number(C) or float(C) == 1.0:
         return False
-    half = max(1, len(x_poison) // 2)
+    half, k = max(1, len(x_poison) // 2), max(1, len(task.x_train) // 5)
+    flipped = (task.x_train[:k], np.eye(2)[1 - np.asarray(task.y_train[:k], dtype=int)])   # a strong poison
     default, lab = [], []
-    for xs, ys in ((x_poison[:0], y_poison[:0]), (x_poison[:half], y_poison[:half])):
+    for xs, ys in ((x_poison[:0], y_poison[:0]), (x_poison[:half], y_poison[:half]), flipped):
         try:
             got = rule(np.array(xs), np.array(ys))
         except Exception:  # noqa: BLE001 - the pair's function: the rule check below reports it

@@ -303,7 +303,7 @@ def chosen_mitigation(choice: Any, table: Any, *, max_clean_drop: float = 0.05,
     """
     reference = table.iloc[0]
     ok = table.iloc[1:][table["clean_accuracy"].iloc[1:] >= reference["clean_accuracy"] - max_clean_drop]
-    if isinstance(choice, (list, tuple, set)) or hasattr(choice, "shape"):
+    if isinstance(choice, (list, tuple, set)) or np.ndim(choice) > 0:
         hint = "choose one mitigation: its row name, a single string (or None)"
     elif choice is None and ok.empty:
         hint = None   # no mitigation keeps the clean accuracy: deploying none is the honest answer

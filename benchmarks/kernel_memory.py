@@ -162,7 +162,8 @@ def budget(results: dict[str, dict], server: dict | None) -> dict[str, float]:
     server_mb = server["peak_rss_mb"] if server else 0.0
     worst = max(((r["peak_rss_mb"] + (max((o["end_rss_mb"] for m, o in runs.items() if m != name), default=0.0)))
                  for name, r in runs.items()), default=0.0)
-    return {"server_mb": server_mb, "largest_kernel_peak_mb": max((r["peak_rss_mb"] for r in runs.values()), default=0.0),
+    largest = max((r["peak_rss_mb"] for r in runs.values()), default=0.0)
+    return {"server_mb": server_mb, "largest_kernel_peak_mb": largest,
             "pair_mb": round(server_mb + worst, 1), "pair_note": "the server + one notebook's kernel at its peak + "
             "the largest other finished kernel still resident (culled after 15 idle minutes by the shipped "
             "configuration), worst case over the notebooks measured",

@@ -3,7 +3,8 @@
 Every path is resolved here so that notebooks, the runner and the tests agree. In a labkit checkout (a folder
 holding both ``notebooks/`` and ``labkit/``) everything is relative to the checkout. Elsewhere, with only the
 package installed, the notebooks are the copy packaged in the wheel (``labkit/_lab/``) and the build and data
-folders are ``./build`` and ``./data`` of the working directory. Environment variables (set by ``labkit run`` and the Makefile) take precedence:
+folders are ``./build`` and ``./data`` of the working directory. Environment variables (set by ``labkit run``
+and the Makefile) take precedence:
 
 * ``LABKIT_OUT``: the build folder (executed notebooks, metrics, models, report).
 * ``LABKIT_DATA_DIR``: a folder of local data files (``mnist.npz`` ...).

@@ -72,7 +72,8 @@ import tensorflow as tf
 x = tf.random.normal((128, 128))
 tf.function(lambda a: tf.linalg.matmul(a, a))(x)
 names = collections.Counter(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
-print(json.dumps({"inter_op_threads": names["tf_Compute"], "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+intra = tf.config.threading.get_intra_op_parallelism_threads()
+print(json.dumps({"inter_op_threads": names["tf_Compute"], "intra": intra,
                   "env": os.environ.get("TF_NUM_INTRAOP_THREADS")}))
 """
 

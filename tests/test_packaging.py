@@ -27,7 +27,8 @@ NOTEBOOKS = sorted(p.name for p in lab_notebooks(ROOT / "notebooks"))
 def _build(kind: str, out: Path) -> Path:
     """Build the wheel or the sdist of the checkout into ``out`` (no network: the venv's setuptools)."""
     if kind == "wheel":
-        args = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)]
+        args = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                str(ROOT)]
     else:
         code = ("import sys, os; from setuptools import build_meta as b; os.chdir(sys.argv[1]); "
                 "print(b.build_sdist(sys.argv[2]))")
@@ -91,7 +92,8 @@ def test_from_an_empty_folder_the_installed_wheel_copies_the_lab_and_writes_the_
     copied = _labkit(installed, tmp_path, "notebooks", "--out", "lab")
     assert copied.returncode == 0, copied.stderr
     assert sorted(p.name for p in (tmp_path / "lab").glob("*.ipynb")) == NOTEBOOKS
-    assert (tmp_path / "lab" / "data" / "README.md").is_file() and f"wrote {len(NOTEBOOKS) + 1} file(s)" in copied.stdout
+    assert (tmp_path / "lab" / "data" / "README.md").is_file()
+    assert f"wrote {len(NOTEBOOKS) + 1} file(s)" in copied.stdout
     student = _labkit(installed, tmp_path, "student", "--out", "s")
     assert student.returncode == 0, student.stderr
     assert sorted(p.name for p in (tmp_path / "s").glob("*.ipynb")) == NOTEBOOKS
@@ -132,4 +134,5 @@ def test_copying_again_updates_untouched_files_and_keeps_a_pairs_edits(tmp_path)
 
 def test_the_key_edition_copies_the_solutions(tmp_path):
     copy_lab(tmp_path, key=True)
-    assert (tmp_path / "01_evasion_fgsm.ipynb").read_bytes() == (ROOT / "notebooks" / "01_evasion_fgsm.ipynb").read_bytes()
+    key = ROOT / "notebooks" / "01_evasion_fgsm.ipynb"
+    assert (tmp_path / "01_evasion_fgsm.ipynb").read_bytes() == key.read_bytes()

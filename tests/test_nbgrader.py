@@ -77,7 +77,8 @@ def _pair_runs_the_report(released: Path, folder: Path, monkeypatch) -> None:
                 'MEMBERS = [("", ""), ("", "")]', f"MEMBERS = {MEMBERS}")
         elif cell.cell_type == "markdown" and "YOUR ANSWER HERE" in cell.source:
             cell.source = "Madry's PGD training: under PGD it keeps the most accuracy for its cost."
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    NotebookClient(nb, timeout=600, startup_timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
     nbformat.write(nb, folder / released.name)
 
 
@@ -92,7 +93,8 @@ def test_generate_assignment_autograde_and_feedback_keep_the_pairs_numbers(tmp_p
     shutil.copy(notebooks_dir() / "05_report.ipynb", course / "source" / "lab")
     (course / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.course_id = 'labkit'\n"
-        "c.Execute.timeout = 600   # importing TensorFlow can take longer than nbgrader's 30 s default\n")
+        "c.Execute.timeout = 600   # importing TensorFlow can take longer than nbgrader's 30 s default\n"
+        "c.Execute.startup_timeout = 300   # a loaded machine starts kernels slowly\n")
 
     _nbgrader(course, nbgrader_env, "generate_assignment", "lab", "--force")
     released = course / "release" / "lab" / "05_report.ipynb"

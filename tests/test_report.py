@@ -194,7 +194,7 @@ def test_the_report_notebook_tags_its_graded_cells_and_is_stripped():
 def _execute(nb, tmp_path):
     from nbclient import NotebookClient
 
-    NotebookClient(nb, timeout=120, kernel_name="python3",
+    NotebookClient(nb, timeout=300, startup_timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(notebooks_dir())}}).execute()
     return nb
 

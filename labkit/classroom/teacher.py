@@ -98,7 +98,8 @@ Treat it as a guard against mistakes, not as proof.
 **nbgrader.** The notebooks work with nbgrader 0.9.6 (`pip install "labkit-mlsec[grading]"`, an optional extra).
 Put the lab's notebooks in `course/source/lab/` (never run them there: a store written in `source/` would be
 copied over the pairs'), and in `nbgrader_config.py` give the kernels time to import TensorFlow
-(`c.Execute.timeout = 600`; the default 30 s can fail on a loaded machine). `nbgrader generate_assignment lab`
+(`c.Execute.timeout = 600` and `c.Execute.startup_timeout = 300`; the defaults, 30 s and 60 s, can fail on a
+loaded machine). `nbgrader generate_assignment lab`
 releases the same student notebooks as `labkit student`. Pairs hand in the whole assignment folder, including
 `build/student-run/metrics.json` (their numbers; keep the released folder outside any labkit checkout, so that the
 store sits there). `nbgrader autograde lab` re-runs the report in a fresh folder with that store copied beside it:

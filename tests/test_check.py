@@ -10,7 +10,7 @@ from art.attacks.poisoning import PoisoningAttackBackdoor
 from art.defences.trainer import AdversarialTrainer, AdversarialTrainerMadryPGD
 
 import labkit
-from labkit import check
+from labkit import _nc_optimize, check
 from labkit.models import build_model, wrap_model
 from labkit.poisoning import Trigger, poison_dataset
 
@@ -195,7 +195,7 @@ class Defence(Stub):
         super().__init__(**kwargs)
         self.detection = object()
         self.l1_norms = np.asarray(l1_norms, float)
-        self.flagged_classes = list(labkit._nc_optimize.outlier_rule(self.l1_norms)[1])
+        self.flagged_classes = list(_nc_optimize.outlier_rule(self.l1_norms)[1])
 
     def copy(self):
         twin = Defence(self.l1_norms, target=self.target, other=self.other, lit_rate=self.lit_rate)

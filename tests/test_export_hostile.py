@@ -83,7 +83,8 @@ def hostile_class(root: Path, outside: Path) -> dict[str, str]:
     write(cls / "good.ipynb", report_notebook())
     huge = json.loads(nbformat.writes(report_notebook("G10", ("Huge Int",))))
     huge["cells"][3]["outputs"][0]["execution_count"] = 0
-    write_json(cls / "bigint.ipynb", json.dumps(huge).replace('"execution_count": 0', '"execution_count": ' + "7" * 5000))
+    huge_text = json.dumps(huge).replace('"execution_count": 0', '"execution_count": ' + "7" * 5000)
+    write_json(cls / "bigint.ipynb", huge_text)
     lone = nbformat.writes(report_notebook("G11", ("Lone Surrogate",), answers=["X"]))
     write_json(cls / "surrogate.ipynb", lone.replace('"G11"', '"G\\ud800"').replace('"X"', '"text \\udfff end"'))
     write(cls / os.fsdecode(b"caf\xe9-latin1.ipynb"), report_notebook("G12", ("Latin One",)))
@@ -118,7 +119,8 @@ def hostile_class(root: Path, outside: Path) -> dict[str, str]:
             "hexid": "hexid.ipynb", "expression": "expression.ipynb", "nbformat3": "nbformat3.ipynb",
             "deep": "deep.ipynb", "svg": "svg.ipynb", "escape": "evil\x1b[2J\x1b]0;owned\x07\u202e.ipynb",
             "hidden": ".hidden.ipynb", "text": "notes.txt", "outside": "x.ipynb", "dangling": "dangling.ipynb",
-            "loop": "loop-a.ipynb", "loop_b": "loop-b.ipynb", "folder_link": "linked-folder/", "fifo": "pipe.ipynb", "sparse": "sparse.ipynb",
+            "loop": "loop-a.ipynb", "loop_b": "loop-b.ipynb", "folder_link": "linked-folder/", "fifo": "pipe.ipynb",
+            "sparse": "sparse.ipynb",
             "out": "export/", "good": "good.ipynb"}
 
 

@@ -146,8 +146,9 @@ def _judge(claim: Claim, effects: list[Any], reference: list[float]) -> tuple[bo
         hits = sum(e == claim.threshold for e in effects)
         return hits > len(effects) / 2, f"{hits} of {len(effects)} seeds: {effects}"
     arr = np.asarray(effects, dtype=float)
-    text = f"mean {arr.mean():+.3f}, sd {arr.std(ddof=1) if len(arr) > 1 else float('nan'):.3f}, " \
-           f"min {arr.min():+.3f}, max {arr.max():+.3f} over {len(arr)} seeds"
+    text = (f"mean {arr.mean():+.3f}, sd {arr.std(ddof=1):.3f}, min {arr.min():+.3f}, max {arr.max():+.3f} over "
+            f"{len(arr)} seeds (per seed: {', '.join(f'{e:+.3f}' for e in arr)})" if len(arr) > 1
+            else f"one seed: {arr[0]:+.3f}")
     if claim.rule == "all_above":
         return bool((arr > claim.threshold).all()), text
     if claim.rule == "all_below":
@@ -183,7 +184,7 @@ def summarise_claims(per_seed: dict[str, dict[int, Any]], claims: list[Claim]) -
         if len(effects) == 0:
             row |= {"verdict": "not measured", "measured": "no seed has its numbers yet"}
         elif len(effects) == 1 and claim.rule in {"visible", "range_at_least"}:
-            row |= {"verdict": "needs two or more seeds", "measured": f"one seed: {effects[0]}",
+            row |= {"verdict": "needs two or more seeds", "measured": f"one seed: {float(effects[0]):+.3f}",
                     "effects": [round(float(effects[0]), 4)]}
         else:
             holds, measured = _judge(claim, effects, reference)

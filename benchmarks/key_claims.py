@@ -8,8 +8,8 @@ It reuses labkit's functions with the notebooks' settings (no notebook is execut
   training (10 epochs x 5 steps), both at eps and at twice eps, and feature squeezing (1 bit) evaluated
   non-adaptively (attacks crafted on the bare baseline) and adaptively (white-box through the squeezing);
 - ``backdoor`` (03, 04): the 10% backdoor (3x3 white square, target 0), the poison-fraction sweep
-  (1, 3, 5, 10%), Neural Cleanse (STEPS = 120, notebook 04) on the backdoored and on the clean model, the three mitigations,
-  the fine-tuning control, and the mitigation the 04 rule (at most 5 points of clean accuracy) picks;
+  (1, 3, 5, 10%), Neural Cleanse (STEPS = 120, notebook 04) on the backdoored and on the clean model, the three
+  mitigations, the fine-tuning control, and the mitigation the 04 rule (at most 5 points of clean accuracy) picks;
 - ``worst_case`` (02's optional Step 7 part): the per-image worst case over FGSM, PGD and PGD with 5 random
   restarts, for the three defended models of the ``evasion`` stage (it reloads them).
 
@@ -127,8 +127,8 @@ def stage_evasion(seed: int, out: Path) -> dict[str, float]:
     AdversarialTrainer(robust, attacks=FastGradientMethod(robust, eps=EPS), ratio=0.5).fit(
         data.x_train, y_onehot, nb_epochs=CFG["at_epochs"], batch_size=128)
     madry_model = fresh()
-    madry = AdversarialTrainerMadryPGD(madry_model, nb_epochs=CFG["madry_epochs"], batch_size=128, eps=EPS, eps_step=EPS / 4,
-                                       max_iter=5, num_random_init=1)
+    madry = AdversarialTrainerMadryPGD(madry_model, nb_epochs=CFG["madry_epochs"], batch_size=128, eps=EPS,
+                                       eps_step=EPS / 4, max_iter=5, num_random_init=1)
     madry.attack.set_params(batch_size=128)
     madry.fit(data.x_train, y_onehot)
     squeeze = FeatureSqueezing(clip_values=data.clip_values, bit_depth=1)
@@ -226,7 +226,8 @@ def stage_backdoor(seed: int, out: Path) -> dict[str, Any]:
     control.fit(x_val, y_val_onehot, nb_epochs=10, batch_size=32)
     row["neural_cleanse.control.clean_accuracy"], row["neural_cleanse.control.attack_success_rate"] = (
         scores(control)["clean_accuracy"], scores(control)["attack_success_rate"])
-    kept = {n: s for n, s in table.items() if n != "none" and s["clean_accuracy"] >= before["clean_accuracy"] - max_drop}
+    floor = before["clean_accuracy"] - max_drop
+    kept = {n: s for n, s in table.items() if n != "none" and s["clean_accuracy"] >= floor}
     row["neural_cleanse.chosen"] = min(kept, key=lambda n: kept[n]["attack_success_rate"]) if kept else None
     return row
 

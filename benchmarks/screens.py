@@ -35,7 +35,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--hide-scrollbars"]
 WIDTH = 1400
 BROWSER_TIMEOUT = 900   # seconds for one page (JupyterLab loads slowly on a busy machine)
-SCREENS = {"first": 1000, "tall": 5000}   # window heights: the first screen, and most of a notebook
+SCREENS = {"first": 1000, "tall": 4000}   # window heights: the first screen, and most of a notebook
 NEWS_PROMPT = "official Jupyter news"
 STDERR_MIME = 'data-mime-type="application/vnd.jupyter.stderr"'
 ERROR_MIME = 'data-mime-type="application/vnd.jupyter.error"'
@@ -122,8 +122,11 @@ def shoot(chromium: str, base: str, relative: str, name: str, out: Path, scratch
     record = {"notebook": relative, "screens": {}}
     for label, height in heights.items():
         path = out / f"{name}-{label}.png"
-        browse(chromium, url, scratch / f"profile-{name}-{label}", height, screenshot=path)
-        record["screens"][label] = path.name
+        try:
+            browse(chromium, url, scratch / f"profile-{name}-{label}", height, screenshot=path)
+            record["screens"][label] = path.name
+        except RuntimeError as err:   # one page that does not finish still leaves the other screenshots
+            record.setdefault("failed", {})[label] = str(err).splitlines()[0]
     dom = browse(chromium, url, scratch / f"profile-{name}-dom", SCREENS["first"])
     record.update(loaded="jp-Notebook" in dom and "jp-Cell" in dom, news_prompt=NEWS_PROMPT in dom,
                   stderr_outputs=dom.count(STDERR_MIME), error_outputs=dom.count(ERROR_MIME),
@@ -180,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "build" / "screens"), help="folder for the screenshots")
     parser.add_argument("--executed", help="an executed notebook to show (default: a fast run of 00, 03, 04)")
+    parser.add_argument("--timeout", type=int, default=BROWSER_TIMEOUT, help="seconds one page may take")
     args = parser.parse_args(argv)
+    globals()["BROWSER_TIMEOUT"] = args.timeout
     result = take_screens(Path(args.out), Path(args.executed) if args.executed else None)
     print(json.dumps(result, indent=2))
     return 0

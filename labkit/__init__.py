@@ -30,9 +30,10 @@ if text_progress_wanted():  # a headless run (labkit run): progress bars saved a
     use_text_progress()
 
 if "ipykernel" in sys.modules:  # in a notebook: TensorFlow's C++ start-up lines would land on its stderr
-    from labkit.quiet import quiet_start
+    from labkit.quiet import labkit_warnings_to_stdout, quiet_start
 
     quiet_start()  # imports TensorFlow with fd 2 silenced; command-line tools (labkit export) stay TF-free
+    labkit_warnings_to_stdout()  # labkit's warnings are lab output, not red stderr
 
 
 class _NoRetracingNotice(logging.Filter):

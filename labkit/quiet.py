@@ -8,6 +8,10 @@ before reading it). ``quiet_start`` (called by ``import labkit``) points fd 2 at
 is imported, its devices start and a first parallel ``tf.data`` map runs, then gives fd 2 back: what the lab
 prints later (a real error, a traceback) still reaches the notebook.
 
+In a notebook, labkit's own warnings (``logging.getLogger("labkit...")``, e.g. "filtering did not remove the
+backdoor") are part of the lab's output: ``labkit_warnings_to_stdout`` prints them as plain output instead of
+Python's last-resort handler on stderr, where they looked like errors.
+
 ``stderr_lines(folder)`` counts the stderr lines saved in executed notebooks;
 ``python -m labkit.quiet build/notebooks`` prints them and fails when there are any (run it after ``make lab``).
 """
@@ -16,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["silenced_fd2", "quiet_start", "stderr_lines", "main"]
+__all__ = ["silenced_fd2", "quiet_start", "labkit_warnings_to_stdout", "stderr_lines", "main"]
 
 
 @contextlib.contextmanager
@@ -54,6 +59,26 @@ def quiet_start() -> None:
         pipeline = tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=tf.data.AUTOTUNE)
         for _ in pipeline:  # what Keras's fit builds first: use_unbounded_threadpool
             pass
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stdout`` is when a record arrives (ipykernel replaces it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stdout)
+        super().emit(record)
+
+
+def labkit_warnings_to_stdout() -> None:
+    """Print labkit's warnings (logger ``labkit`` and its children) on stdout, as plain lines; once per process."""
+    logger = logging.getLogger("labkit")
+    if any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        return
+    handler = _StdoutHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    logger.propagate = False  # not again through Python's last-resort handler, on stderr
 
 
 def stderr_lines(folder: str | Path) -> dict[str, list[str]]:

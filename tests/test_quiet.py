@@ -19,6 +19,7 @@ CELLS = [
     "clf = labkit.train_model(data.x_train, data.y_train, epochs=1, progress=False)",
     "x_adv = FastGradientMethod(clf, eps=0.1).generate(data.x_test)\n"
     "print('accuracy under FGSM', labkit.accuracy(clf, x_adv, data.y_test))",
+    "import logging\nlogging.getLogger('labkit.neural_cleanse').warning('filtering did not remove the backdoor')",
 ]
 
 
@@ -38,6 +39,7 @@ def test_executed_notebook_has_no_stderr(tmp_path):
     nbformat.write(nb, path)
     assert "accuracy under FGSM" in "".join(o.get("text", "") for o in nb.cells[2].outputs)
     assert stderr_lines(path) == {"quiet.ipynb": []}
+    assert "filtering did not remove the backdoor" in "".join(o.get("text", "") for o in nb.cells[3].outputs)
 
 
 def _executed(path, streams: list[tuple[str, str]]) -> None:

@@ -350,8 +350,8 @@ class Detection:
         bars = ax.bar(range(k), self.anomaly_index, color=NEUTRAL, edgecolor="#333333", linewidth=0.6)
         for c, (bar, hatched) in enumerate(zip(bars, above)):
             if c in self.flagged_classes:   # colour and hatch: flagged bars stand out without colour too
-                bar.set(color=ALERT, hatch="xx", edgecolor="#333333", label="flagged" if c == self.flagged_classes[0]
-                        else None)
+                bar.set(facecolor=ALERT, edgecolor="#333333", hatch="xx",
+                        label="flagged" if c == self.flagged_classes[0] else None)
             elif hatched:
                 bar.set(hatch="//", alpha=0.5)
         ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")

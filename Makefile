@@ -24,9 +24,10 @@ venv: $(BIN)/labkit
 lab: venv
 	$(BIN)/labkit run --out $(OUT)
 
-## make test: unit tests, then nbval over every notebook in the fast (smoke) setting
+## make test: unit tests (two workers, one test file per worker: the class simulation runs beside the rest), then nbval
+## over every notebook in the fast (smoke) setting
 test: venv
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 	LABKIT_FAST=1 LABKIT_STRICT_CHECKS=1 LABKIT_OUT=$(OUT)/nbval $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks
 
 ## make notebook: JupyterLab on notebooks/ (idle kernels culled after 15 min, no news prompt: jupyter-config/)

@@ -24,7 +24,13 @@ NOT_YET = "[NOT YET]"
 
 
 class CheckFailed(AssertionError):
-    """A self-check failed (raised only in strict mode); the message is the hint."""
+    """A self-check failed (raised only in strict mode); the message is the hint.
+
+    IPython shows only the message (``_render_traceback_``): the verdict line above it already said what is wrong,
+    and a traceback into labkit's own code would read like a crash of the check."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CheckFailed: {self}"]
 
 
 class Verdict:

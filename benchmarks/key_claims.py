@@ -3,7 +3,7 @@ docs/teacher.md, over seeds 0-4 in the full setting, so that the key says only w
 
 It reuses labkit's functions with the notebooks' settings (no notebook is executed), one stage at a time:
 
-- ``evasion`` (00, 01, 02): the baseline (30 epochs), FGSM and PGD at eps 0.11 (20 steps, eps_step 2.5 eps / 20),
+- ``evasion`` (00, 01, 02): the baseline (20 epochs, batch 128), FGSM and PGD at eps 0.11 (20 steps, eps_step 2.5 eps / 20),
   FGSM adversarial training (ART ``AdversarialTrainer``, ratio 0.5, 15 epochs, batch 128, lr 3e-3), Madry's PGD
   training (10 epochs x 5 steps), both at eps and at twice eps, and feature squeezing (1 bit) evaluated
   non-adaptively (attacks crafted on the bare baseline) and adaptively (white-box through the squeezing);
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from key_claims_list import CLAIMS, summarise_claims  # noqa: E402
 
 EPS, PGD_STEPS, RESTARTS = 0.11, 20, 5  # notebooks 01 and 02
-CFG = {"n_train": None, "n_test": None, "epochs": 30, "at_epochs": 15, "madry_epochs": 10, "nc_steps": 120}
+CFG = {"n_train": None, "n_test": None, "epochs": 20, "at_epochs": 15, "madry_epochs": 10, "nc_steps": 120}
 SMOKE = {"n_train": 300, "n_test": 100, "epochs": 2, "at_epochs": 1, "madry_epochs": 1, "nc_steps": 20}
 STAGES = ("evasion", "backdoor", "worst_case")
 

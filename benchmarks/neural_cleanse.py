@@ -57,7 +57,7 @@ def settings(fast: bool, steps: int | None = None, defender_fraction: float | No
 
     cfg = ({"seeds": [0, 1], "n_train": 400, "n_test": 200, "epochs": 5, "steps": 8, "art_steps": 1,
             "speed_steps": 5, "defender_fraction": 0.15, "unlearning_epochs": 2} if fast else
-           {"seeds": [0, 1, 2, 3, 4], "n_train": None, "n_test": None, "epochs": 30, "steps": DEFAULT_STEPS,
+           {"seeds": [0, 1, 2, 3, 4], "n_train": None, "n_test": None, "epochs": 20, "steps": DEFAULT_STEPS,
             "art_steps": 2, "speed_steps": 20, "defender_fraction": 0.15, "unlearning_epochs": 10})
     if steps is not None:
         cfg["steps"] = int(steps)

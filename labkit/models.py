@@ -91,7 +91,7 @@ class _EpochBar:
         return Bar()
 
 
-def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: int = 30, batch_size: int = 64,
+def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: int = 20, batch_size: int = 128,
                 progress: bool = True, desc: str = "training", **build_kwargs: Any) -> Any:
     """Build the lab's CNN, train it on ``(x, y)`` and return it as an ART ``KerasClassifier``.
 

@@ -298,7 +298,7 @@ def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_cla
 
 
 def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class: int, trigger: Any,
-                          source_classes: Sequence[int] | None = None, epochs: int = 30, seed: int = 0,
+                          source_classes: Sequence[int] | None = None, epochs: int = 20, seed: int = 0,
                           progress: bool = True) -> Any:
     """Train one poisoned model per poison fraction and return a table of clean accuracy and ASR.
 

@@ -68,7 +68,8 @@ def test_teacher_page_quotes_key_claims_json_of_the_build(tmp_path):
                                                      "seeds": [0, 1]}}}
     (tmp_path / "timings.json").write_text("{}")
     page = write_page(tmp_path, tmp_path / "teacher.md").read_text()
-    assert "What the key rests on" not in page
+    assert "What the key rests on" in page and "**Not measured yet**: run `benchmarks/key_claims.py`" in page
+    assert "| feature squeezing" not in page
     (tmp_path / "key_claims.json").write_text(json.dumps(summary))
     page = write_page(tmp_path, tmp_path / "teacher.md").read_text()
     assert "| feature squeezing: PGD, adaptive | 0.550 ± 0.010 (0.540-0.560) | 0, 1 |" in page

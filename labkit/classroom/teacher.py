@@ -1,12 +1,24 @@
-"""The teacher's page (``docs/teacher.md``), rendered from a run's ``timings.json`` and ``metrics.json``.
+"""The teacher's page (``docs/teacher.md``), generated from a run, the benchmarks' JSON and the prose parts.
 
-The page holds the 90-minute plan with the measured time of each notebook, the expected numbers (the
-report table of that run), the grading rubric of the report cells and how to export a class folder. After
-``make lab`` (or any ``labkit run``), regenerate it with::
+The page holds the 90-minute plan with the measured time of each notebook, the exercises (read from the
+solution notebooks), the expected numbers (the report table of that run), the numbers behind the key and the
+Neural Cleanse benchmark over seeds, the grading rubric of the report cells and how to export a class folder.
+Nothing on it is written by hand: the prose is in ``docs/_teacher_parts/*.md`` (``PARTS``, in page order; a
+``{{field}}`` marker in a part is filled by the generator), the tables and numbers come from these files of the
+build folder (``INPUTS``), each named on the page next to its numbers:
 
-    python -m labkit.classroom.teacher build --out docs/teacher.md
+- ``build/timings.json`` and ``build/metrics.json``: a full ``make lab`` (or ``labkit run --out build``);
+- ``build/key_claims.json``: ``benchmarks/key_claims.py`` (``--stages evasion``, ``--stages backdoor``,
+  ``--summarise``);
+- ``build/neural_cleanse_eval*.json`` (full setting only): ``benchmarks/neural_cleanse.py``, once at the
+  defaults and once with ``--target 7 --trigger pattern``;
+- ``build/export_hostile_bench.json``: ``benchmarks/export_hostile.py``.
 
-Notebooks missing from the run are shown as *pending*, never as made-up numbers.
+A missing notebook is shown as *pending*, a missing benchmark file as "Not measured yet: run benchmarks/X.py",
+never as a made-up or stale number. After those runs, regenerate the page with (``--note``: a sentence about the
+machine and its load, shown with the times)::
+
+    .venv/bin/python -m labkit.classroom.teacher build --out docs/teacher.md --note "..."
 """
 
 from __future__ import annotations
@@ -15,14 +27,31 @@ import argparse
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from labkit.classroom.claims_page import KEY_CLAIMS_TITLE, NEURAL_CLEANSE_TITLE, neural_cleanse_section
 from labkit.classroom.gradebook import RUBRIC as RUBRIC_ITEMS
 
-__all__ = ["PLAN", "plan_table", "exercise_table", "expected_table", "neural_cleanse_section", "render_page",
-           "write_page", "main"]
+__all__ = ["PLAN", "PARTS", "PARTS_DIR", "INPUTS", "plan_table", "exercise_table", "expected_table",
+           "neural_cleanse_section", "render_page", "write_page", "main"]
+
+PARTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "_teacher_parts"
+"""Where the page's prose lives in a checkout (the page is generated there, not from an installed wheel)."""
+PARTS: tuple[str, ...] = ("material", "plan", "fast_setting", "exercises", "expected", "export", "export_hardening",
+                          "gradebook", "provenance", "nbgrader")
+"""The prose parts (``PARTS_DIR/<name>.md``) in page order; a test checks every file there is on the page."""
+INPUTS: tuple[tuple[str, str], ...] = (
+    ("timings.json", "make lab (seconds per notebook)"),
+    ("metrics.json", "make lab (the expected numbers)"),
+    ("key_claims.json", "benchmarks/key_claims.py"),
+    ("neural_cleanse_eval*.json", "benchmarks/neural_cleanse.py (full setting; defaults and --target 7 --trigger "
+                                  "pattern)"),
+    ("export_hostile_bench.json", "benchmarks/export_hostile.py"),
+)
+"""The build folder's files the page is generated from: (file name or pattern, what writes it)."""
 
 PLAN: tuple[tuple[str, int, str], ...] = (
     ("00_setup", 10, "environment check, the data, train the baseline, predictions and clean accuracy"),
@@ -49,69 +78,6 @@ table; the written answers are graded by hand. The solution notebook's answer ce
 the student edition) list what a full-mark answer contains; numbers differ between pairs and seeds, the reasoning
 should not.
 """.format(total=sum(item.points for item in RUBRIC_ITEMS))
-
-EXPORT = """\
-Pairs hand in their executed `05_report.ipynb` (the student edition from `labkit student`, filled in and run).
-Collect them in one folder (sub-folders per session are fine), then:
-
-```bash
-labkit export SUBMISSIONS --out DIR
-```
-
-It reads every notebook as data (never runs or changes it) and writes `DIR/index.html` (links to one sanitised
-HTML page per group: its cells tagged `report`, tables and figures, no scripts), `DIR/gradebook.csv` and
-`DIR/metrics.csv`. Read the `problems` column first: corrupt file, no names, no report cells, duplicate group,
-never run, answers left empty, and numbers that are not the pair's own (below). A headless run (`labkit run`,
-`make lab`) takes the group from `LABKIT_GROUP` (e.g. `LABKIT_GROUP="G07: Ada Lovelace (s1234567); Alan Turing
-(s7654321)"`), else a demo group that the gradebook marks as such.
-
-**`gradebook.csv`: one row per student.** The report's group cell asks each member's name and student id
-(`MEMBERS = [("Ada Lovelace", "s1234567"), ...]`; reports with plain names still read, with an empty id). Columns:
-`Student`, `ID` (Canvas's own user id: left empty), `SIS User ID` (the student id), `SIS Login ID`, `Section`
-(empty), `group`, `file`, `page`; one column per rubric item, `report-table (2 pts)` (computed from the saved table
-and where its numbers came from, as the report's grade cell does) and `report-q1 (2 pts)` ... `report-q4 (2 pts)`
-(empty: yours to grade); one `check <name>` column per exercise's self-check: `pass`, `hint` or `not run`, as the
-pair's checks recorded them (with the origin in brackets when it was not the pair's own run); `total (10 pts)`, the
-sum of the graded items so far; `problems`. **`metrics.csv`: one row per group**, the raw numbers of the report
-table under a fixed, quoted header of the lab's known keys (a submission cannot add columns).
-
-**Importing into an LMS.** Canvas (Grades > Import): Canvas matches rows on `ID`, `SIS User ID` or `SIS Login ID`,
-and every other column it does not know becomes a new assignment, so first delete the columns you do not want
-graded there (`group`, `file`, `page`, the `check` columns, `problems`), or copy the `total (10 pts)` column into
-the column of your assignment in a gradebook exported from Canvas (its header reads `Lab report (12345)`).
-Moodle (Grades > Import > CSV file): under *Identify user by* map `SIS User ID` to *ID number* (or use the email
-column of your class list), map `total (10 pts)` (or each rubric column) to the lab's grade item, and set the other
-columns to *Ignore*. Text cells that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`) start with `'`.
-
-**Where a number came from, and what that proves.** Every number a notebook records carries its provenance: the
-edition (`key` for the solution notebooks in the checkout's `notebooks/`, `student` for every other copy), the run
-id (one per `labkit run`, one per kernel session), the notebook, the time, labkit's version and, once known, the
-group (the report's group cell claims its store for the group). The student edition records into its own store,
-`build/student-run/metrics.json` (the key's is `build/metrics.json`), so a pair in a checkout where `make lab` ran
-never reads the key's numbers. The report's `run` column and the export's `problems` column name every row that
-came from the key's run, from another group's run, or from no run (a number without provenance). This catches
-honest mistakes (the wrong store, the key's notebooks run by a pair), a copied build folder (another group's claimed
-store, or the key's), and a report that was never run. It cannot catch a pair that forges its store or the saved
-outputs by hand: provenance is written by the pair's own kernel, and nothing in a notebook can prove where it ran.
-Treat it as a guard against mistakes, not as proof.
-
-**nbgrader.** The notebooks work with nbgrader 0.9.6 (`pip install "labkit-mlsec[grading]"`, an optional extra).
-Put the lab's notebooks in `course/source/lab/` (never run them there: a store written in `source/` would be
-copied over the pairs'), and in `nbgrader_config.py` give the kernels time to import TensorFlow
-(`c.Execute.timeout = 600` and `c.Execute.startup_timeout = 300`; the defaults, 30 s and 60 s, can fail on a
-loaded machine). `nbgrader generate_assignment lab`
-releases the same student notebooks as `labkit student`. Pairs hand in the whole assignment folder, including
-`build/student-run/metrics.json` (their numbers; keep the released folder outside any labkit checkout, so that the
-store sits there). `nbgrader autograde lab` re-runs the report in a fresh folder with that store copied beside it:
-the table and its `report-table` grade cell read the pair's own numbers (2 points when every core row is `ok` from
-the pair's own run); the four written answers wait for manual grading in the formgrader. `nbgrader
-generate_feedback lab` then writes each pair's feedback page. (Tested end to end in `tests/test_nbgrader.py`.)
-"""
-
-
-def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
 
 def _seconds(value: float | None) -> str:
     if value is None:
@@ -202,55 +168,44 @@ def expected_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _rates(values: Sequence[Any]) -> str:
-    shown = [v for v in values if isinstance(v, (int, float))]
-    return "—" if not shown else (f"{min(shown):.0%}" if min(shown) == max(shown) else
-                                  f"{min(shown):.0%}-{max(shown):.0%}")
+def _part(name: str, parts: Path, **fields: str) -> str:
+    """Return the prose part ``<parts>/<name>.md`` with its ``{{field}}`` markers filled in.
 
-
-def _seeds(result: Mapping[str, Any]) -> str:
-    planned = result.get("settings", {}).get("seeds", [])
-    return ", ".join(map(str, planned)) or "?"
-
-
-def neural_cleanse_section(results: Sequence[Mapping[str, Any]]) -> str:
-    """Return the Markdown section on Neural Cleanse's benchmark runs (``benchmarks/neural_cleanse.py``), "" if none.
-
-    :param results: the JSON files the benchmark wrote (``<build>/neural_cleanse_eval*.json``), one per setting.
+    :param name: the part's name (a file of ``PARTS``).
+    :param parts: the folder of the parts.
+    :param fields: the values of the part's markers; a marker left without one is an error.
     """
-    if not results:
-        return ""
-    rows = ["| data set · target · trigger | seeds | target's anomaly index per seed | target flagged | clean model "
-            "flagged | passes run (backdoored; clean) | pruning: ASR left, removed by its own check | filtering: "
-            "ASR left, honest inputs refused |", "| --- | --- | --- | ---: | ---: | --- | --- | --- |"]
-    for r in results:
-        seeds = [s["seed"] for s in r.get("seeds", [])]
-        pruning, filtering = r.get("pruning", {}), r.get("filtering", {})
-        removed = pruning.get("backdoor_removed_by_its_own_check", [])
-        rows.append(
-            f"| {r.get('dataset')} · {r.get('target_class')} · `{r.get('trigger')}` | {', '.join(map(str, seeds))}"
-            f"{'' if r.get('complete', True) else ' (incomplete run: planned ' + _seeds(r) + ')'} | "
-            f"{', '.join(f'{i:.2f}' for i in r.get('target_anomaly_index_per_seed', []))} | "
-            f"{r.get('detection_rate', math.nan):.0%} | {r.get('false_positive_rate', math.nan):.0%} | "
-            f"{'; '.join(f'{a}, {b}' for a, b in r.get('search_epochs', []))} | "
-            f"{_rates(pruning.get('attack_success_rate', []))}, {sum(map(bool, removed))}/{len(removed)} | "
-            f"{_rates(filtering.get('attack_success_rate', []))}, {_rates(filtering.get('clean_abstain_rate', []))} |")
-    budget = results[0].get("settings", {}).get("steps")
-    return f"""## Neural Cleanse over seeds (benchmark)
+    path = parts / f"{name}.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: the teacher's page's prose lives in a labkit checkout's "
+                                f"docs/_teacher_parts/; run this from the checkout (or pass --parts DIR)")
+    text = path.read_text().strip()
+    for field_name, value in fields.items():
+        text = text.replace("{{" + field_name + "}}", value)
+    left = re.findall(r"\{\{(\w+)\}\}", text)
+    if left:
+        raise ValueError(f"{path}: no value for {', '.join(left)}; the generator fills only "
+                         f"{', '.join(fields) or 'no markers'} in this part")
+    return text
 
-Measured by `benchmarks/neural_cleanse.py` (one clean and one backdoored model per seed, 10% poison, the
-defender holding 15% of the clean training images, the trigger search's default budget of {budget} passes over
-them with early stopping). A class is flagged above an anomaly index of 2; the target should stand well clear
-of it. Pruning's and filtering's ASR is the real trigger's on the test images, next to whether the mitigation
-itself reported the backdoor removed and, for filtering, the share of honest test inputs it refuses.
 
-{chr(10).join(rows)}
-"""
+def _header(source: str, note: str) -> str:
+    """Return the page's header comment: how to regenerate it and from which inputs."""
+    command = f"python -m labkit.classroom.teacher {source} --out docs/teacher.md"
+    if note:
+        command += " --note " + shlex.quote(note)
+    inputs = "\n".join(f"  {source}/{name}: {producer}" for name, producer in INPUTS)
+    text = (f"Generated by labkit/classroom/teacher.py: edit the prose in docs/_teacher_parts/*.md or the\n"
+            f"generator, never this page (a regeneration overwrites it).\nRegenerate after a full `make lab` and the "
+            f"benchmarks:\n  .venv/bin/{command}\nInputs (a missing benchmark file shows as 'Not measured yet'):\n"
+            f"{inputs}\n  notebooks/*.ipynb: the exercise table\n  docs/_teacher_parts/*.md: the prose")
+    return "<!--\n" + text.replace("-->", "-- >") + "\n-->"
 
 
 def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, source: str = "build",
-                note: str = "", benchmarks: Sequence[Mapping[str, Any]] = (),
-                claims: Mapping[str, Any] | None = None) -> str:
+                note: str = "", benchmarks: Sequence[Mapping[str, Any]] = (), benchmark_files: Sequence[str] = (),
+                benchmarks_why: str = "", claims: Mapping[str, Any] | None = None,
+                hostile: Mapping[str, Any] | None = None, parts: str | Path = PARTS_DIR) -> str:
     """Return the teacher's page as Markdown.
 
     :param timings: the run's ``timings.json``.
@@ -258,79 +213,97 @@ def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, sou
     :param source: the build folder the numbers come from, named on the page.
     :param note: a sentence about the run (machine, load) printed under the plan's heading.
     :param benchmarks: Neural Cleanse benchmark results to show (see ``neural_cleanse_section``).
-    :param claims: ``key_claims.json`` of ``benchmarks/key_claims.py``, quoted in its own section when given.
+    :param benchmark_files: their files, named under the table.
+    :param benchmarks_why: why there are none to show, when files were found but none of the full setting.
+    :param claims: ``key_claims.json`` of ``benchmarks/key_claims.py``, quoted in its own section.
+    :param hostile: ``export_hostile_bench.json`` of ``benchmarks/export_hostile.py``, quoted in the export section.
+    :param parts: the folder of the prose parts (``docs/_teacher_parts``).
     """
-    from labkit.classroom.claims_page import key_claims_section
+    from labkit.classroom.claims_page import export_hostile_sentence, key_claims_section, not_measured
     from labkit.classroom.runner import lab_notebooks
 
+    parts = Path(parts)
+    text = {name: _part(name, parts, source=source) for name in PARTS if name != "export_hardening"}
+    text["export_hardening"] = _part("export_hardening", parts,
+                                     export_hostile_benchmark=export_hostile_sentence(hostile or {}, source))
     missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
     pending = (f"\n**Pending:** {', '.join(f'`{m}`' for m in missing)} did not run in `{source}`; their times and "
                f"numbers appear after a full run (`make lab`) and `python -m labkit.classroom.teacher build`.\n"
                if missing else "")
-    return f"""# Teacher's guide
+    claims_text = (key_claims_section(claims or {}, source) or
+                   f"## {KEY_CLAIMS_TITLE}\n\n{not_measured('key_claims', source)}\n")
+    nc_text = (neural_cleanse_section(benchmarks, benchmark_files) or
+               f"## {NEURAL_CLEANSE_TITLE}\n\n{not_measured('neural_cleanse', source, benchmarks_why)}\n")
+    return f"""{_header(source, note)}
 
-This page is generated by `python -m labkit.classroom.teacher {source} --out docs/teacher.md` from `{source}/timings.json`
-and `{source}/metrics.json` (default data, seed 0). Regenerate it after
-`make lab` to show your machine's numbers.
+# Teacher's guide
+
+This page is generated by `python -m labkit.classroom.teacher {source} --out docs/teacher.md` from
+`{source}/timings.json` and `{source}/metrics.json` (default data, seed 0) and the benchmarks' files under
+`{source}/`, each named next to its numbers. Regenerate it after `make lab` to show your machine's numbers.
 
 ## Material
 
-- `notebooks/` are the **solution key**: every exercise is filled in and marked with nbgrader's markers
-  (`### BEGIN SOLUTION` / `### END SOLUTION` in code cells, solution markdown cells for the report's answers),
-  so the notebooks also work with nbgrader: `nbgrader generate_assignment` (checked with nbgrader 0.9.6) releases
-  the same student notebooks as `labkit student`; the report's table is an autograded grade cell and its written
-  answers are grade cells, 2 points each, as in the rubric below. The self-checks are not graded cells: they help the
-  pair, they do not score (the gradebook lists whether each passed).
-- `labkit student --out DIR` (default `build/student`) writes the **student edition**: each marked region becomes
-  `# YOUR CODE HERE` / `labkit.check.todo("Exercise N: ...")` (run unfilled, it says what to write), each
-  answer a placeholder, outputs stripped, all else
-  identical. `labkit run` writes it to `build/student/` too. Hand out that folder.
-- After every exercise a self-check cell (`labkit.check.<exercise>(...)`) recomputes the result independently
-  and prints **[PASSED]**, or **[NOT YET]** with a hint (what to look at, never the answer).
-  A failed check never stops a pair's notebook;
-  `labkit run` (and so `make lab`) runs the solution key strictly, where a failed check is an error.
+{text["material"]}
 
 ## The 90-minute plan
 
-Run times are headless wall times of the solution notebooks from `{source}/timings.json` (CPU only; in class
-add the time to read and write the exercises). Run `make lab` on the classroom machine beforehand: it also checks
-the installation.{(chr(10) + chr(10) + note) if note else ""}
+{text["plan"]}{(chr(10) + chr(10) + note) if note else ""}
 {pending}
 {plan_table(timings)}
 
-The FAST setting (`LABKIT_FAST=1`, `labkit run --fast`) runs the same code on fewer images and epochs: a quick
-way to check a classroom machine, not numbers to grade against.
+{text["fast_setting"]}
 
 ## Exercises
 
-Read from the solution notebooks: what each exercise asks, and the self-check that follows it.
+{text["exercises"]}
 
 {exercise_table(lab_notebooks())}
 
 ## Expected numbers
 
-The report table of the same run: pairs using the default data and seed 0 should land close. Another seed
-moves the numbers by as much as the spread in the next section (several points for the trained defences): judge a
-pair's reasoning against their own table, not against these digits.
+{text["expected"]}
 
 {expected_table(metrics)}
 
-{key_claims_section(claims or {})}
-{neural_cleanse_section(benchmarks)}
+{claims_text}
+{nc_text}
 ## Grading rubric (report cells)
 
 {RUBRIC}
 ## Exporting a class folder
 
-{EXPORT}"""
+{text["export"]}
+
+{text["export_hardening"]}
+
+{text["gradebook"]}
+
+{text["provenance"]}
+
+{text["nbgrader"]}
+"""
 
 
-def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md", *, note: str = "") -> Path:
-    """Render the page from ``<build>/timings.json`` and ``<build>/metrics.json`` and write it to ``out``.
+def _load(path: Path) -> dict[str, Any]:
+    """Return the parsed JSON file at ``path`` ({} when it does not exist)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): rerun what writes it, or remove it") from None
+    return data if isinstance(data, dict) else {}
+
+
+def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md", *, note: str = "",
+               parts: str | Path = PARTS_DIR) -> Path:
+    """Render the page from the build folder's files (``INPUTS``) and write it to ``out``.
 
     :param build: the build folder of a ``labkit run``.
     :param out: the Markdown file to write.
     :param note: a sentence about the run (machine, load) printed under the plan's heading.
+    :param parts: the folder of the prose parts (``docs/_teacher_parts``).
     """
     build, out = Path(build), Path(out)
     if not (build / "timings.json").exists():
@@ -338,26 +311,29 @@ def write_page(build: str | Path = "build", out: str | Path = "docs/teacher.md",
     from labkit.metrics import load_metrics
 
     paths = sorted(build.glob("neural_cleanse_eval*.json"),
-                   key=lambda path: (path.name != "neural_cleanse_eval.json", path.name))
-    benchmarks = [_load(path) for path in paths]  # the default setting first
+                   key=lambda path: (path.name != "neural_cleanse_eval.json", path.name))  # the default first
+    full = [(path, result) for path, result in ((p, _load(p)) for p in paths) if result.get("setting") == "full"]
+    why = f"only FAST runs in {', '.join(f'`{p}`' for p in paths)}" if paths and not full else ""
     page = render_page(_load(build / "timings.json"), load_metrics(build / "metrics.json"), source=str(build),
-                       note=note, benchmarks=[b for b in benchmarks if b.get("setting") == "full"],
-                       claims=_load(build / "key_claims.json"))
+                       note=note, benchmarks=[r for _, r in full], benchmark_files=[str(p) for p, _ in full],
+                       benchmarks_why=why, claims=_load(build / "key_claims.json"),
+                       hostile=_load(build / "export_hostile_bench.json"), parts=parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m labkit.classroom.teacher [BUILD] [--out FILE]``: regenerate the teacher's page from a run."""
+    """``python -m labkit.classroom.teacher [BUILD] [--out FILE] [--note TEXT]``: regenerate the teacher's page."""
     parser = argparse.ArgumentParser(prog="python -m labkit.classroom.teacher", description=main.__doc__)
     parser.add_argument("build", nargs="?", default="build", help="build folder of a labkit run (default: build)")
     parser.add_argument("--out", default="docs/teacher.md", help="page to write (default: docs/teacher.md)")
     parser.add_argument("--note", default="", help="a sentence about the run (machine, load) shown with the times")
+    parser.add_argument("--parts", default=str(PARTS_DIR), help=f"the prose parts (default: {PARTS_DIR})")
     args = parser.parse_args(argv)
     try:
-        print("wrote", write_page(args.build, args.out, note=args.note))
-    except FileNotFoundError as err:
+        print("wrote", write_page(args.build, args.out, note=args.note, parts=args.parts))
+    except (FileNotFoundError, ValueError) as err:
         print(f"labkit.classroom.teacher: {err}", file=sys.stderr)
         return 1
     return 0

@@ -26,9 +26,11 @@ from labkit.check.membership import *  # noqa: F401,F403
 from labkit.check.membership import __all__ as _membership_all
 from labkit.check.poisoning import *  # noqa: F401,F403
 from labkit.check.poisoning import __all__ as _poisoning_all
+from labkit.check.tournament import *  # noqa: F401,F403
+from labkit.check.tournament import __all__ as _tournament_all
 
 __all__ = [*_base_all, *_evasion_all, *_poisoning_all, *_membership_all, *_extraction_all, *_clean_label_all,
-           *_availability_all]
+           *_availability_all, *_tournament_all]
 
 from labkit.check._notebook import install as _install_not_done_handler
 

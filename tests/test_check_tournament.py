@@ -155,3 +155,24 @@ def test_entry_finds_a_rule_that_never_returns_none(capsys):
         return (kept if len(kept) else candidates)[["FGSM", "PGD"]].min(axis=1).idxmax()
 
     fails(capsys, check.tournament_entry, "madry", LAB, clean_floor=FLOOR, rule=fallback, hint="return None")
+
+
+def test_success_rate_names_both_mistakes_when_they_give_the_same_number(capsys):
+    class Fixed:   # a model whose answers are given: clean 8 of 10 right, on the attack 5 of 10 right
+        def __init__(self, labels):
+            self.labels = labels
+
+        def predict(self, x, batch_size=256):
+            return np.eye(10, dtype=np.float32)[self.labels[np.asarray(x)[:, 0, 0, 0].astype(int)]]
+
+    y = np.arange(10)
+    x = np.zeros((10, 16, 16, 1), np.float32)
+    x[:, 0, 0, 0] = np.arange(10)
+    x_adv = x.copy()
+    x_adv[:, 0, 0, 0] += 10
+    said = np.concatenate([[0, 1, 2, 3, 4, 5, 6, 7, 0, 0], [0, 1, 2, 3, 4, 0, 0, 0, 0, 0]])
+    model = Fixed(said)
+    args = (model, x_adv, x, y)
+    passes(capsys, check.tournament_success, 3 / 8, *args)
+    fails(capsys, check.tournament_success, 0.5, *args, hint="accuracy on x_adv, or the share of all images")
+    fails(capsys, check.tournament_success, 0.3, *args, hint="the denominator is not")

@@ -227,7 +227,12 @@ def tournament_success(value: Any, model: Any, x_adv: np.ndarray, x: np.ndarray,
         if not _close(value, expected):
             hint = ("count only the challenge images the model gets right when clean, and among them the share it "
                     "gets wrong on x_adv")
-            if _close(value, np.mean(adv_wrong)):
+            if _close(value, np.mean(adv_wrong)) and _close(value, np.mean(~adv_wrong)):
+                hint = (f"this is the model's accuracy on x_adv, or the share of all images it gets wrong on x_adv, "
+                        f"which counts those it already got wrong when clean (here both are {float(value):.0%}): the "
+                        "success rate keeps only the images it classifies right when clean, and counts those it "
+                        "gets wrong on x_adv")
+            elif _close(value, np.mean(adv_wrong)):
                 hint = ("this counts every image the model gets wrong on x_adv, including those it already got wrong "
                         "when clean: those are no break. Keep only the images it classifies right when clean")
             elif _close(value, np.mean(~adv_wrong)):

@@ -127,4 +127,23 @@ ANSWERS: dict[str, list[str]] = {
         "svc.fit(x_all, y_all)\n"
         "return svc.score(task.x_test, task.y_test)",
     ],
+    "10_tournament": [
+        # Exercise 1 (body of choose_entry): over the floor, the best worst-case number under attack
+        "best, best_robust = None, -1.0\n"
+        "for name, row in candidates.iterrows():\n"
+        "    robust = min(row[\"FGSM\"], row[\"PGD\"])\n"
+        "    if row[\"clean\"] >= challenge.clean_floor and robust > best_robust:\n"
+        "        best, best_robust = name, robust\n"
+        "return best",
+        # Exercise 2: PGD with restarts on our own model, at the class budget, nothing clipped afterwards
+        "attack = ProjectedGradientDescent(estimator=surrogate, norm=np.inf, eps=challenge.eps,\n"
+        "                                  eps_step=2.5 * challenge.eps / ATTACK_STEPS, max_iter=ATTACK_STEPS,\n"
+        "                                  num_random_init=RESTARTS, batch_size=256, verbose=False)\n"
+        "x_adv = attack.generate(x=challenge.x, y=challenge.y)",
+        # Exercise 3: breaks among the images the victim gets right when clean
+        "clean_pred = np.argmax(victim.predict(challenge.x), axis=1)\n"
+        "adv_pred = np.argmax(victim.predict(x_adv), axis=1)\n"
+        "correct = clean_pred == challenge.y\n"
+        "success_rate = np.sum(correct & (adv_pred != challenge.y)) / np.sum(correct)",
+    ],
 }

@@ -195,4 +195,35 @@ WRONG: dict[str, list[W]] = {
              "                                        np.concatenate([task.y_train, y_poison.argmax(axis=1)]))\n"
              "return float(svc.score(task.x_val, task.y_val))", r"validation data", "wrong split"),
     ],
+    "10_tournament": [
+        W(0, "return candidates[candidates[\"clean\"] >= challenge.clean_floor][\"PGD\"].idxmax()", r"FGSM and PGD",
+          "PGD alone, not the worst case over the attacks"),
+        W(0, "return candidates[[\"FGSM\", \"PGD\"]].min(axis=1).idxmax()", r"floor",
+          "the clean-accuracy floor ignored (right at the defaults by coincidence)"),
+        W(0, "return candidates[\"clean\"].idxmax()", r"robust accuracy", "the most accurate on clean images"),
+        W(0, "kept = candidates[candidates[\"clean\"] >= challenge.clean_floor]\n"
+             "return kept[[\"FGSM\", \"PGD\"]].min(axis=1).max()", r"not its accuracy",
+          "a number, not the model's name"),
+        W(1, "big = challenge.eps * 255\n"
+             "x_adv = ProjectedGradientDescent(surrogate, eps=big, eps_step=2.5 * big / ATTACK_STEPS,\n"
+             "                                 max_iter=ATTACK_STEPS, verbose=False).generate(challenge.x)",
+          r"divided by 255", "units: eps in 0-255 pixels"),
+        W(1, "pgd = ProjectedGradientDescent(surrogate, eps=challenge.eps, eps_step=challenge.eps / 4,\n"
+             "                               max_iter=ATTACK_STEPS, verbose=False)\n"
+             "x_adv = np.clip(challenge.x + 2 * (pgd.generate(challenge.x) - challenge.x), 0, 1)",
+          r"not clipped", "pushed past the budget, then clipped to [0, 1] only"),
+        W(1, "x_adv = ProjectedGradientDescent(surrogate, eps=challenge.eps / 4, eps_step=challenge.eps / 16,\n"
+             "                                 max_iter=ATTACK_STEPS, verbose=False).generate(challenge.x)",
+          r"under half the budget", "a budget of its own, a quarter of the class's"),
+        W(1, "noise = np.sign(np.random.default_rng(0).standard_normal(challenge.x.shape))\n"
+             "x_adv = np.clip(challenge.x + challenge.eps * noise, 0, 1).astype(np.float32)", r"single FGSM step",
+          "random +-eps noise, no attack"),
+        W(2, "success_rate = 1 - labkit.accuracy(victim, x_adv, challenge.y)", r"already got wrong",
+          "images the model got wrong when clean counted as breaks"),
+        W(2, "success_rate = labkit.accuracy(victim, x_adv, challenge.y)", r"accuracy on x_adv",
+          "accuracy for success"),
+        W(2, "clean_ok = victim.predict(challenge.x).argmax(axis=1) == challenge.y\n"
+             "broken = victim.predict(x_adv).argmax(axis=1) != challenge.y\n"
+             "success_rate = float(np.mean(clean_ok & broken))", r"denominator", "divided by all the images"),
+    ],
 }

@@ -25,18 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-WRITER = """
-import sys
-import labkit
-prefix, count = sys.argv[1], int(sys.argv[2])
-for i in range(count):
-    labkit.record(f"{prefix}.k{i}", i)
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_metrics import _writers  # noqa: E402  (the tests' writer process: a kernel recording keys)
 
 
 def _writer(store: Path, prefix: str, count: int) -> subprocess.Popen:
-    env = {**os.environ, "LABKIT_OUT": str(store)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, prefix, str(count)], env=env)
+    return _writers(store, (prefix, str(count)))[0]
 
 
 def _load(store: Path) -> dict:

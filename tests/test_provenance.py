@@ -7,15 +7,14 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 import labkit
 from labkit import provenance
 from labkit.classroom import report
 from labkit.metrics import claim_group, load_store, metrics_path
 from labkit.paths import notebooks_dir
+from test_runner import _notebook  # a notebook file of code cells, as the runner's tests write them
 
 
 @pytest.fixture
@@ -107,13 +106,6 @@ def test_the_group_cell_claims_the_store_and_a_copied_store_shows_whose_it_was(m
 def test_claiming_a_missing_store_creates_nothing(build_dir):
     claim_group("G01")
     assert not metrics_path().exists()
-
-
-def _notebook(path: Path, *sources: str) -> Path:
-    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
 
 
 def test_labkit_run_gives_one_run_id_and_names_each_notebook(tmp_path, monkeypatch):

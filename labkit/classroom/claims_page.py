@@ -19,12 +19,14 @@ from typing import Any, Mapping, Sequence
 __all__ = ["KEY_NUMBERS", "BENCHMARKS", "KEY_CLAIMS_TITLE", "NEURAL_CLEANSE_TITLE", "key_claims_section",
            "neural_cleanse_section", "export_hostile_sentence", "not_measured"]
 
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    "key_claims": ("key_claims.json", "benchmarks/key_claims.py"),
-    "neural_cleanse": ("neural_cleanse_eval*.json", "benchmarks/neural_cleanse.py"),
-    "export_hostile": ("export_hostile_bench.json", "benchmarks/export_hostile.py"),
+BENCHMARKS: dict[str, tuple[str, str, str]] = {
+    "key_claims": ("key_claims.json", "benchmarks/key_claims.py", "--stages evasion, --stages backdoor"),
+    "neural_cleanse": ("neural_cleanse_eval*.json", "benchmarks/neural_cleanse.py",
+                       "full setting: the defaults, and --target 7 --trigger pattern"),
+    "export_hostile": ("export_hostile_bench.json", "benchmarks/export_hostile.py", ""),
 }
-"""The benchmarks the teacher's page quotes: name -> (JSON file or pattern under the build folder, script)."""
+"""The benchmarks the teacher's page quotes: name -> (JSON file or pattern under the build folder, script, how the
+page's runs call it)."""
 KEY_CLAIMS_TITLE = "What the key rests on: numbers over seeds"
 NEURAL_CLEANSE_TITLE = "Neural Cleanse over seeds (benchmark)"
 
@@ -36,7 +38,7 @@ def not_measured(name: str, source: str = "build", why: str = "") -> str:
     :param source: the build folder the page is generated from.
     :param why: what was found instead (e.g. only FAST runs), said after "not measured yet".
     """
-    pattern, script = BENCHMARKS[name]
+    pattern, script, _ = BENCHMARKS[name]
     return (f"**Not measured yet**{' (' + why + ')' if why else ''}: run `{script}` (it writes "
             f"`{source}/{pattern}`), then regenerate this page.")
 

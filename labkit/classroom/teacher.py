@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from labkit.classroom.claims_page import KEY_CLAIMS_TITLE, NEURAL_CLEANSE_TITLE, neural_cleanse_section
+from labkit.classroom.claims_page import BENCHMARKS, KEY_CLAIMS_TITLE, NEURAL_CLEANSE_TITLE, neural_cleanse_section
 from labkit.classroom.gradebook import RUBRIC as RUBRIC_ITEMS
 
 __all__ = ["PLAN", "PARTS", "PARTS_DIR", "INPUTS", "plan_table", "exercise_table", "expected_table",
@@ -46,10 +46,7 @@ PARTS: tuple[str, ...] = ("material", "plan", "fast_setting", "exercises", "expe
 INPUTS: tuple[tuple[str, str], ...] = (
     ("timings.json", "make lab (seconds per notebook)"),
     ("metrics.json", "make lab (the expected numbers)"),
-    ("key_claims.json", "benchmarks/key_claims.py"),
-    ("neural_cleanse_eval*.json", "benchmarks/neural_cleanse.py (full setting; defaults and --target 7 --trigger "
-                                  "pattern)"),
-    ("export_hostile_bench.json", "benchmarks/export_hostile.py"),
+    *((pattern, f"{script} ({how})" if how else script) for pattern, script, how in BENCHMARKS.values()),
 )
 """The build folder's files the page is generated from: (file name or pattern, what writes it)."""
 
@@ -185,7 +182,7 @@ def _part(name: str, parts: Path, **fields: str) -> str:
     left = re.findall(r"\{\{(\w+)\}\}", text)
     if left:
         raise ValueError(f"{path}: no value for {', '.join(left)}; the generator fills only "
-                         f"{', '.join(fields) or 'no markers'} in this part")
+                         f"{', '.join(fields) or 'no markers'}")
     return text
 
 
@@ -223,9 +220,8 @@ def render_page(timings: Mapping[str, float], metrics: Mapping[str, Any], *, sou
     from labkit.classroom.runner import lab_notebooks
 
     parts = Path(parts)
-    text = {name: _part(name, parts, source=source) for name in PARTS if name != "export_hardening"}
-    text["export_hardening"] = _part("export_hardening", parts,
-                                     export_hostile_benchmark=export_hostile_sentence(hostile or {}, source))
+    fields = {"source": source, "export_hostile_benchmark": export_hostile_sentence(hostile or {}, source)}
+    text = {name: _part(name, parts, **fields) for name in PARTS}
     missing = [stem for stem, _, _ in PLAN if f"{stem}.ipynb" not in timings]
     pending = (f"\n**Pending:** {', '.join(f'`{m}`' for m in missing)} did not run in `{source}`; their times and "
                f"numbers appear after a full run (`make lab`) and `python -m labkit.classroom.teacher build`.\n"

@@ -55,10 +55,14 @@ def build_model(input_shape: tuple[int, ...], nb_classes: int = 10, *, hidden: i
 
 
 def wrap_model(model: Any) -> Any:
-    """Wrap a compiled Keras model as ART's ``KerasClassifier`` with ``clip_values=(0, 1)``."""
-    from art.estimators.classification import KerasClassifier
+    """Wrap a compiled Keras model as ART's ``KerasClassifier`` with ``clip_values=(0, 1)``.
 
-    return KerasClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False)
+    The classifier is labkit's ``LabClassifier`` (``labkit/_fast_keras.py``): ART's ``KerasClassifier`` with a
+    compiled input gradient and a one-step fit for ART's adversarial trainers, same results, several times faster.
+    """
+    from labkit._fast_keras import LabClassifier
+
+    return LabClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False)
 
 
 def _check_count(name: str, value: Any) -> int:

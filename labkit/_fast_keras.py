@@ -1,0 +1,118 @@
+"""ART's ``KerasClassifier`` with the two calls ART's attacks and trainers make thousands of times made fast.
+
+ART 1.20's ``KerasClassifier`` computes every input gradient eagerly (a fresh ``tf.GradientTape`` run op by op:
+FGSM once per batch, PGD once per step) and trains ART's adversarial trainers one batch at a time through a whole
+``model.fit`` call (a new data adapter, callbacks and epoch loop per batch). On the lab's small CNN that overhead is
+most of the time. ``LabClassifier`` changes only how, not what:
+
+- ``loss_gradient`` runs the same loss and the same gradient inside a compiled ``tf.function`` (the model's own loss
+  without reduction, as ART builds it); it falls back to ART's code in training mode or when the classifier carries
+  preprocessing defences, whose gradients ART chains itself;
+- ``fit`` for one epoch over one batch (what ``AdversarialTrainer`` and ``AdversarialTrainerMadryPGD`` call) is one
+  ``model.train_on_batch``: the same single optimiser step ``model.fit`` would take.
+
+``labkit.models.wrap_model`` returns this class, so every model of the lab gets it; it is still a
+``KerasClassifier`` for ART (``isinstance`` holds, every ART attack and defence takes it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from art.estimators.classification import KerasClassifier
+
+__all__ = ["LabClassifier"]
+
+
+def _unreduced_loss(model: Any) -> Any:
+    """The model's compiled loss as a Keras loss object returning one value per image (as ART builds it), or None.
+
+    None (ART's own code is used) for a sparse (integer-label) loss or anything that is not a loss.
+    """
+    import keras
+
+    loss = model.loss
+    if "sparse" in str(getattr(loss, "__name__", loss)).lower() or "sparse" in type(loss).__name__.lower():
+        return None  # integer-label losses: ART's own code handles their label conversion
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    if not hasattr(loss, "get_config"):
+        return loss if callable(loss) else None  # Keras's loss functions already return one value per image
+    loss = loss.__class__.from_config(loss.get_config())
+    loss.reduction = None
+    return loss
+
+
+class LabClassifier(KerasClassifier):
+    """``KerasClassifier`` whose ``loss_gradient`` is compiled and whose one-batch ``fit`` is ``train_on_batch``.
+
+    Used by every model of the lab (``labkit.models.wrap_model``): 01-02's attacks and adversarial training, 03-04's
+    models, 06-10.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._compiled_gradient = None
+
+    def _gradient_function(self) -> Any:
+        """Build (once) the compiled function ``(x, y) -> d loss / d x``, or None if the loss is not a Keras loss."""
+        if self._compiled_gradient is None:
+            import tensorflow as tf
+
+            loss_fn, model = _unreduced_loss(self._model), self._model
+            if loss_fn is None:
+                return None
+
+            @tf.function(reduce_retracing=True)
+            def gradient(x: Any, y: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = loss_fn(y, model(x, training=False))
+                return tape.gradient(loss, x)
+
+            self._compiled_gradient = gradient
+        return self._compiled_gradient
+
+    def loss_gradient(self, x: np.ndarray, y: np.ndarray, training_mode: bool = False, **kwargs: Any) -> np.ndarray:
+        """Gradient of the loss with respect to ``x``, as ART's (same loss, same maths), compiled.
+
+        :param x: images, shaped as the model's input.
+        :param y: labels, one-hot (as ART's attacks pass them) or integer.
+        :param training_mode: True runs the model in training mode (ART's eager code does it).
+        """
+        gradient = None if training_mode or self.preprocessing_defences else self._gradient_function()
+        if gradient is None:
+            return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
+        import tensorflow as tf
+
+        x_pre, y_pre = self._apply_preprocessing(x, y, fit=False)
+        y_pre = np.asarray(y_pre)
+        if y_pre.ndim == 1:  # integer labels: the lab's loss is categorical cross-entropy on one-hot labels
+            y_pre = np.eye(self.nb_classes, dtype=np.float32)[y_pre.astype(int)]
+        grads = gradient(tf.convert_to_tensor(x_pre, dtype=tf.float32),
+                         tf.convert_to_tensor(y_pre, dtype=tf.float32)).numpy()
+        return self._apply_preprocessing_gradient(x, grads)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128, nb_epochs: int = 20, verbose: bool = False,
+            **kwargs: Any) -> None:
+        """Train on ``(x, y)``; one epoch over a single batch is one ``train_on_batch`` step (as ART's trainers call).
+
+        :param x: training images.
+        :param y: labels, one-hot or integer (ART's own fit fails on integer labels with a categorical loss).
+        :param batch_size: images per step.
+        :param nb_epochs: passes over ``(x, y)``.
+        :param verbose: Keras's progress output (longer fits only).
+        """
+        from art.utils import check_and_transform_label_format
+
+        if _unreduced_loss(self._model) is None:  # a sparse loss: ART's code converts the labels for it
+            return super().fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, verbose=verbose, **kwargs)
+        # one-hot labels, as the lab's categorical loss needs (ART's fit would turn integer labels back to integers)
+        y = check_and_transform_label_format(y, nb_classes=self.nb_classes)
+        kwargs = {key: value for key, value in kwargs.items() if value is not None}  # Madry's validation_data=None
+        if nb_epochs != 1 or batch_size < len(x) or kwargs or self.preprocessing_defences:
+            return super().fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, verbose=verbose, **kwargs)
+        x_pre, y_pre = self._apply_preprocessing(x, y, fit=True)
+        self._model.train_on_batch(x_pre, y_pre)
+        return None

@@ -1,0 +1,114 @@
+"""labkit's LabClassifier: ART's KerasClassifier with a compiled gradient and a one-step fit, same results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from art.estimators.classification import KerasClassifier
+
+import labkit
+from labkit._fast_keras import LabClassifier
+
+
+@pytest.fixture(scope="module")
+def small():
+    return labkit.load_dataset(n_train=120, n_test=60)
+
+
+@pytest.fixture(scope="module")
+def trained(small):
+    labkit.set_seed(0)
+    return labkit.train_model(small.x_train, small.y_train, epochs=2, progress=False)
+
+
+def _art_twin(classifier):
+    """ART's own KerasClassifier on the very same Keras model."""
+    return KerasClassifier(model=classifier.model, clip_values=(0.0, 1.0), use_logits=False)
+
+
+def _no_art_fallback(monkeypatch, method):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"ART's eager KerasClassifier.{method} was called")
+
+    monkeypatch.setattr(KerasClassifier, method, refuse)
+
+
+def test_the_lab_wraps_every_model_in_it_and_it_is_still_arts_keras_classifier(trained):
+    assert type(trained) is LabClassifier
+    assert isinstance(trained, KerasClassifier)
+
+
+def test_its_gradient_is_arts_gradient_and_does_not_go_through_arts_eager_code(trained, small, monkeypatch):
+    x = small.x_test[:40]
+    onehot = np.eye(10, dtype=np.float32)[small.y_test[:40]]
+    expected = _art_twin(trained).loss_gradient(x, onehot)
+    assert np.abs(expected).max() > 0
+    _no_art_fallback(monkeypatch, "loss_gradient")
+    np.testing.assert_allclose(trained.loss_gradient(x, onehot), expected, rtol=1e-4, atol=1e-7)
+    # integer labels mean the same one-hot labels
+    np.testing.assert_allclose(trained.loss_gradient(x, small.y_test[:40]), expected, rtol=1e-4, atol=1e-7)
+    # a batch of another size (PGD's last batch) is fine
+    np.testing.assert_allclose(trained.loss_gradient(x[:7], onehot[:7]), expected[:7], rtol=1e-4, atol=1e-7)
+
+
+def test_the_gradient_follows_the_weights_as_they_train(small):
+    labkit.set_seed(1)
+    classifier = labkit.models.wrap_model(labkit.build_model(small.input_shape))
+    x, onehot = small.x_test[:20], np.eye(10, dtype=np.float32)[small.y_test[:20]]
+    before = classifier.loss_gradient(x, onehot)
+    classifier.fit(small.x_train, small.y_train, nb_epochs=2, batch_size=32)
+    after = classifier.loss_gradient(x, onehot)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, _art_twin(classifier).loss_gradient(x, onehot), rtol=1e-4, atol=1e-7)
+
+
+def test_with_a_preprocessing_defence_it_leaves_the_gradient_to_art(trained, small):
+    from art.defences.preprocessor import FeatureSqueezing
+
+    squeeze = FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=1)
+    ours = LabClassifier(model=trained.model, clip_values=(0.0, 1.0), preprocessing_defences=[squeeze])
+    art = KerasClassifier(model=trained.model, clip_values=(0.0, 1.0), preprocessing_defences=[squeeze])
+    x, onehot = small.x_test[:10], np.eye(10, dtype=np.float32)[small.y_test[:10]]
+    np.testing.assert_allclose(ours.loss_gradient(x, onehot), art.loss_gradient(x, onehot), rtol=1e-5)
+
+
+def _fresh_pair(small):
+    """Two identical untrained models without dropout (so one step is deterministic): ours and ART's."""
+    labkit.set_seed(3)
+    model = labkit.build_model(small.input_shape, dropout=0.0)
+    twin = labkit.models.copy_keras_model(model)
+    return labkit.models.wrap_model(model), KerasClassifier(model=twin, clip_values=(0.0, 1.0), use_logits=False)
+
+
+def test_one_epoch_over_one_batch_is_the_same_single_step_as_arts_fit(small, monkeypatch):
+    ours, art = _fresh_pair(small)
+    x, y = small.x_train[:64], np.eye(10, dtype=np.float32)[small.y_train[:64]]
+    art.fit(x, y, nb_epochs=1, batch_size=len(x))
+    _no_art_fallback(monkeypatch, "fit")
+    ours.fit(x, y, nb_epochs=1, batch_size=len(x), validation_data=None)  # as AdversarialTrainerMadryPGD calls it
+    for mine, theirs in zip(ours.model.get_weights(), art.model.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_longer_fits_still_go_through_keras_fit(small):
+    ours, art = _fresh_pair(small)
+    ours.fit(small.x_train, small.y_train, nb_epochs=2, batch_size=40)
+    assert labkit.accuracy(ours, small.x_test, small.y_test) > labkit.accuracy(art, small.x_test, small.y_test)
+
+
+def test_arts_adversarial_trainer_runs_on_it_and_makes_a_model_harder_to_fool(small):
+    from art.attacks.evasion import FastGradientMethod
+    from art.defences.trainer import AdversarialTrainer
+
+    labkit.set_seed(0)
+    plain = labkit.train_model(small.x_train, small.y_train, epochs=6, progress=False)
+    labkit.set_seed(0)
+    robust = labkit.models.wrap_model(labkit.build_model(small.input_shape))
+    trainer = AdversarialTrainer(robust, attacks=FastGradientMethod(robust, eps=0.2), ratio=1.0)
+    trainer.fit(small.x_train, np.eye(10)[small.y_train], nb_epochs=6, batch_size=32)
+
+    def under_fgsm(clf):
+        x_adv = FastGradientMethod(clf, eps=0.2).generate(small.x_test, y=np.eye(10)[small.y_test])
+        return labkit.accuracy(clf, x_adv, small.y_test)
+
+    assert under_fgsm(robust) > under_fgsm(plain)

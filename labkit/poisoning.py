@@ -11,7 +11,7 @@ plots live in ``labkit._poisoning_plots`` and are served from here, where notebo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -302,8 +302,12 @@ def backdoor_scores(classifier: Any, x: np.ndarray, y: np.ndarray, *, target_cla
 
 def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class: int, trigger: Any,
                           source_classes: Sequence[int] | None = None, epochs: int = 20, seed: int = 0,
-                          progress: bool = True) -> Any:
+                          trained: Mapping[float, Any] | None = None, progress: bool = True) -> Any:
     """Train one poisoned model per poison fraction and return a table of clean accuracy and ASR.
+
+    Used in 03, Step 7. Each model is trained as 03 trains its own (``poison_dataset`` with ``seed``, then
+    ``set_seed(seed)`` and ``train_model``), so a model already trained that way can be passed in ``trained``
+    instead of training it again.
 
     :param data: a ``labkit.Dataset``.
     :param fractions: the poison fractions to try, e.g. (0.01, 0.03, 0.05, 0.1).
@@ -312,6 +316,8 @@ def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class
     :param source_classes: classes whose images are poisoned; None means every class but the target.
     :param epochs: training epochs of each model.
     :param seed: seed of the poisoned images and of the training.
+    :param trained: ``{poison_fraction: classifier}`` of models already trained the same way (e.g. 03's Step 4
+        model at ``POISON_FRACTION``): used as they are.
     :param progress: draw a progress bar over the fractions.
     """
     import pandas as pd
@@ -322,14 +328,17 @@ def poison_fraction_sweep(data: Any, fractions: Sequence[float], *, target_class
     from labkit.seed import set_seed
 
     fractions = [check_poison_fraction(f) for f in fractions]
+    ready = {check_poison_fraction(f): model for f, model in (trained or {}).items()}
     attack = PoisoningAttackBackdoor(trigger)
     rows = []
     for fraction in tqdm(fractions, desc="poison-fraction sweep", unit="model", disable=not progress):
         poisoned = poison_dataset(data.x_train, data.y_train, attack, target_class=target_class,
                                   poison_fraction=fraction, source_classes=source_classes,
                                   nb_classes=data.nb_classes, seed=seed)
-        set_seed(seed)
-        model = train_model(poisoned.x, poisoned.y, nb_classes=data.nb_classes, epochs=epochs, progress=False)
+        model = ready.get(fraction)
+        if model is None:
+            set_seed(seed)
+            model = train_model(poisoned.x, poisoned.y, nb_classes=data.nb_classes, epochs=epochs, progress=False)
         rows.append({
             "poison_fraction": fraction,
             "n_poison": poisoned.n_poison,

@@ -148,3 +148,29 @@ def test_sweep_returns_one_row_per_fraction(small):
     assert list(table["poison_fraction"]) == [0.02, 0.2]
     assert table["n_poison"].iloc[0] < table["n_poison"].iloc[1]
     assert table[["clean_accuracy", "attack_success_rate"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def test_the_sweep_uses_a_model_already_trained_for_a_fraction_and_trains_that_fraction_the_same_way(small,
+                                                                                                   monkeypatch):
+    from art.attacks.poisoning import PoisoningAttackBackdoor
+
+    import labkit.models
+
+    trigger = Trigger()
+    poisoned = labkit.poisoning.poison_dataset(small.x_train, small.y_train, PoisoningAttackBackdoor(trigger),
+                                               target_class=1, poison_fraction=0.2, seed=3)
+    labkit.set_seed(3)
+    step4_model = labkit.train_model(poisoned.x, poisoned.y, epochs=2, progress=False)
+    fresh = labkit.poisoning.poison_fraction_sweep(small, [0.2], target_class=1, trigger=trigger, epochs=2, seed=3,
+                                                   progress=False)
+    trainings = []
+    real_train = labkit.models.train_model
+    monkeypatch.setattr(labkit.models, "train_model", lambda *a, **k: trainings.append(k) or real_train(*a, **k))
+    reused = labkit.poisoning.poison_fraction_sweep(small, [0.02, 0.2], target_class=1, trigger=trigger, epochs=2,
+                                                    seed=3, trained={0.2: step4_model}, progress=False)
+    assert len(trainings) == 1  # only the 2% model is trained
+    row = reused.set_index("poison_fraction").loc[0.2]
+    assert row["clean_accuracy"] == labkit.accuracy(step4_model, small.x_test, small.y_test)
+    # the model it replaces is the one the sweep would have trained: same numbers
+    assert row["attack_success_rate"] == pytest.approx(fresh["attack_success_rate"].iloc[0], abs=1e-9)
+    assert row["clean_accuracy"] == pytest.approx(fresh["clean_accuracy"].iloc[0], abs=1e-9)

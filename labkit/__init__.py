@@ -22,6 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from labkit._threads import limit_threads
 
 limit_threads()  # TensorFlow's thread pools follow the kernel's CPU quota (cgroup), not the host's core count
+from labkit._memory import limit_arenas, trim_after_cells
+
+limit_arenas()  # glibc: at most one malloc arena per CPU (at least 2), not 8 per core (docs/deploy.md)
 
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
 from labkit.progress import text_progress_wanted, use_text_progress
@@ -34,6 +37,7 @@ if "ipykernel" in sys.modules:  # in a notebook: TensorFlow's C++ start-up lines
 
     quiet_start()  # imports TensorFlow with fd 2 silenced; command-line tools (labkit export) stay TF-free
     labkit_warnings_to_stdout()  # labkit's warnings are lab output, not red stderr
+    trim_after_cells()  # the free heap goes back to the system after each cell, not kept by the kernel
 
 
 class _NoRetracingNotice(logging.Filter):

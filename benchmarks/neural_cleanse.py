@@ -21,6 +21,8 @@ otherwise (``labkit.out_dir()``; ``--out`` overrides). Usage::
     .venv/bin/python benchmarks/neural_cleanse.py --dataset my.npz     # an .npz in Keras's layout
     .venv/bin/python benchmarks/neural_cleanse.py --write-mnist-sized /tmp/digits28.npz   # make MNIST-sized data
     .venv/bin/python benchmarks/neural_cleanse.py --fast               # smoke setting: 2 seeds, small data
+    .venv/bin/python benchmarks/neural_cleanse.py --seeds 3 --out /tmp/s3.json    # one seed; run several at once,
+    .venv/bin/python benchmarks/neural_cleanse.py --merge /tmp/s*.json            # then merge them into one JSON
 
 A trigger is a ``labkit.poisoning.Trigger`` spec: ``square:size=3,corner=bottom-right`` (a single pixel is
 ``square:size=1``), or ``pattern`` (ART's ``add_pattern_bd`` checkerboard, which has no size or corner).
@@ -265,6 +267,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--write-mnist-sized", type=Path, default=None, metavar="NPZ",
                         help="write MNIST-sized data (8,000 28x28 images made from digits) to NPZ and exit")
     parser.add_argument("--out", type=Path, default=None, help="output file (default under <build>/, named by setting)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="combine the JSON files of runs of single seeds (--seeds N --out ...) into one and exit")
     return parser.parse_args(argv)
 
 
@@ -281,12 +285,12 @@ def _setting(args: argparse.Namespace) -> dict[str, Any]:
             "poison_fraction": args.poison_fraction}
 
 
-def _write(out: Path, args: argparse.Namespace, setting: dict[str, Any], cfg: dict[str, Any],
-           rows: list[dict[str, Any]], speed: dict[str, Any], started: float) -> dict[str, Any]:
+def _write(out: Path, fast: bool, setting: dict[str, Any], cfg: dict[str, Any], rows: list[dict[str, Any]],
+           speed: dict[str, Any], total_seconds: float, **extra: Any) -> dict[str, Any]:
     """Write the JSON of the seeds done so far (``seeds_done`` of ``settings["seeds"]``); return it."""
-    result = {"setting": "fast" if args.fast else "full", **setting, "settings": cfg,
+    result = {"setting": "fast" if fast else "full", **setting, "settings": cfg,
               "seeds_done": [r["seed"] for r in rows], "complete": len(rows) == len(cfg["seeds"]), **_summary(rows),
-              "speed": speed, "seeds": rows, "total_seconds": round(time.perf_counter() - started, 1),
+              "speed": speed, "seeds": rows, "total_seconds": round(total_seconds, 1), **extra,
               "machine": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
                           "python": platform.python_version(), "note": "timings on a shared CPU are noisy"}}
     result["goal_index_at_least_3_every_seed"] = result["complete"] and result["goal_index_at_least_3_every_seed"]
@@ -295,9 +299,49 @@ def _write(out: Path, args: argparse.Namespace, setting: dict[str, Any], cfg: di
     return result
 
 
+SETTING_KEYS = ("dataset", "dataset_name", "target_class", "trigger", "trigger_kind", "poison_fraction")
+
+
+def merge(paths: list[Path], out: Path | None = None) -> dict[str, Any]:
+    """Combine runs of some seeds each (``--seeds``, run side by side) into the one JSON a single run would write.
+
+    The runs must share the data set, target, trigger and every setting but the seeds, and no seed may appear
+    twice. The merged file goes where a run of that setting writes (``--out`` overrides) and records the files
+    it came from; its ``total_seconds`` is the sum of the runs' (they may have run at the same time).
+
+    :param paths: the runs' JSON files.
+    :param out: where to write (default: the setting's own name under <build>/).
+    """
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    if not runs:
+        raise SystemExit("--merge needs the JSON files of the runs to combine")
+    first = runs[0]
+    fixed = lambda r: ([r.get(k) for k in ("setting", *SETTING_KEYS)],  # noqa: E731
+                       {k: v for k, v in r["settings"].items() if k != "seeds"})
+    for path, run in zip(paths, runs):
+        if fixed(run) != fixed(first):
+            raise SystemExit(f"{path}: not the same data set, target, trigger and settings as {paths[0]}: "
+                             "only runs that differ in their seeds can be merged")
+    rows = sorted((row for run in runs for row in run["seeds"]), key=lambda row: row["seed"])
+    seeds = [row["seed"] for row in rows]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"a seed appears in more than one run ({seeds}): merge each seed once")
+    planned = sorted({seed for run in runs for seed in run["settings"]["seeds"]})
+    setting = {k: first[k] for k in SETTING_KEYS}
+    speed = next((run["speed"] for run in runs if run.get("speed")), {})
+    out = out or _default_out(setting)
+    return _write(out, first["setting"] == "fast", setting, {**first["settings"], "seeds": planned}, rows, speed,
+                  sum(run.get("total_seconds", 0.0) for run in runs), merged_from=[str(p) for p in paths])
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print a summary and write the JSON file; return what was written."""
     args = _parse(argv)
+    if args.merge:
+        result = merge(args.merge, args.out)
+        print(f"merged seeds {result['seeds_done']}: target index {result['target_anomaly_index_per_seed']}, "
+              f"clean model flagged in {result['false_positive_rate']:.0%} -> {args.out or _default_out(result)}")
+        return result
     if args.write_mnist_sized:
         print("wrote", write_mnist_sized(args.write_mnist_sized))
         return {}
@@ -327,8 +371,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{row['poisoned']['flagged_classes']} (target index {row['target_anomaly_index']:.2f}, "
               f"{row['poisoned']['epochs']} passes) | clean model flagged {row['clean']['flagged_classes']} "
               f"(max index {row['clean_model_max_anomaly_index']:.2f})", flush=True)
-        _write(out, args, setting, cfg, rows, speed, started)  # after every seed: a killed run keeps its seeds
-    result = _write(out, args, setting, cfg, rows, speed, started)
+        _write(out, args.fast, setting, cfg, rows, speed, time.perf_counter() - started)  # a killed run keeps its seeds
+    result = _write(out, args.fast, setting, cfg, rows, speed, time.perf_counter() - started)
     print(f"detection rate {result['detection_rate']:.2f}, false-positive rate {result['false_positive_rate']:.2f}, "
           f"target index min {result['target_anomaly_index_min']:.2f}, slowest detection "
           f"{result['detection_seconds_max']:.1f} s -> {out}")

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["TriggerSearch", "SearchResult", "Detection", "Backdoor", "FlaggedClass", "outlier_rule", "THRESHOLD",
+__all__ = ["TriggerSearch", "Detection", "Backdoor", "FlaggedClass", "outlier_rule", "THRESHOLD",
            "CONSISTENCY_CONSTANT"]
 
 _EPS = 1e-7  # keras.backend.epsilon(), as in the paper's code and ART
@@ -30,28 +30,6 @@ THRESHOLD = 2.0
 """A class is flagged when its anomaly index exceeds this (and its mask norm is at most the median)."""
 CONSISTENCY_CONSTANT = 1.4826
 """Scales the median absolute deviation to a standard deviation for normally distributed norms."""
-
-
-@dataclass
-class SearchResult:
-    """The best reversed trigger of each searched class.
-
-    ``masks`` has shape (K, H, W, 1) and ``patterns`` (K, H, W, C), values in [0, 1]; ``l1_norms`` is the sum
-    of each mask; ``attack_success`` the share of validation images the reversed trigger sends to its class
-    (averaged over the epoch in which that mask was recorded); ``steps`` the optimisation steps run,
-    ``epochs`` the passes over the defender's data, ``stopped_early`` whether early stopping ended the search
-    before its budget.
-    """
-
-    classes: list[int]
-    masks: np.ndarray
-    patterns: np.ndarray
-    l1_norms: np.ndarray
-    attack_success: np.ndarray
-    steps: int
-    seconds: float
-    epochs: int = 0
-    stopped_early: bool = False
 
 
 class TriggerSearch:
@@ -180,7 +158,7 @@ class TriggerSearch:
         """Return the optimisation steps of one pass over ``n`` images: ``ceil(n / batch_size)``."""
         return max(1, math.ceil(int(n) / self.batch_size))
 
-    def run(self, x: np.ndarray, epochs: int, *, progress: bool = True, desc: str = "Neural Cleanse") -> SearchResult:
+    def run(self, x: np.ndarray, epochs: int, *, progress: bool = True, desc: str = "Neural Cleanse") -> "Detection":
         """Search for at most ``epochs`` passes over ``x`` (fewer with early stopping); return the best triggers.
 
         The budget is counted in passes over the defender's data, as ART counts its ``steps``, so the same
@@ -229,8 +207,10 @@ class TriggerSearch:
             best_mask[missing], best_pattern[missing] = self.masks()[missing], self.patterns()[missing]
             state.best_acc[missing] = state.last_acc[missing]
         l1_norms = best_mask.reshape(k, -1).sum(axis=1)
-        return SearchResult(self.classes, best_mask, best_pattern, l1_norms, state.best_acc.copy(), done_steps,
-                            time.perf_counter() - start, done_epochs, bool(done_epochs < epochs))
+        index, flagged = outlier_rule(l1_norms) if k >= 2 else (np.zeros(k), [])
+        return Detection(l1_norms, index, [self.classes[i] for i in flagged], best_mask, best_pattern,
+                         state.best_acc.copy(), time.perf_counter() - start, done_steps, done_epochs,
+                         bool(done_epochs < epochs))
 
 
 class _Schedule:
@@ -296,13 +276,16 @@ class FlaggedClass(NamedTuple):
 
 @dataclass
 class Detection:
-    """The result of Neural Cleanse's detection over every class, with its two pictures.
+    """The result of a trigger search with the outlier rule applied: Neural Cleanse's detection, with its pictures.
 
-    ``masks`` (K, H, W, 1) and ``patterns`` (K, H, W, C) are the reversed triggers; ``l1_norms`` the sum of
-    each mask; ``anomaly_index`` = |L1 - median| / (1.4826 x MAD); ``flagged_classes`` the classes with
-    anomaly index > 2 and L1 <= median; ``attack_success`` how often each reversed trigger worked;
-    ``steps`` and ``epochs`` the optimisation steps and passes over the defender's data the search ran,
-    ``stopped_early`` whether early stopping ended it before its budget.
+    ``masks`` (K, H, W, 1) and ``patterns`` (K, H, W, C), values in [0, 1], are the best reversed triggers of
+    the K searched classes; ``l1_norms`` the sum of each mask; ``anomaly_index`` = |L1 - median| / (1.4826 x
+    MAD) over the searched classes (zeros when only one was searched); ``flagged_classes`` the classes with
+    anomaly index > 2 and L1 <= median; ``attack_success`` the share of the defender's images each reversed
+    trigger sends to its class (averaged over the pass in which that mask was recorded); ``seconds`` the
+    search's wall time; ``steps`` and ``epochs`` the optimisation steps and passes over the defender's data it
+    ran; ``stopped_early`` whether early stopping ended it before its budget. A detection searches every class,
+    so index c of each array is class c.
     """
 
     l1_norms: np.ndarray

@@ -109,7 +109,7 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         self.cost_tensor.assign(self.init_cost)
         self.opt = Adam(learning_rate=self.learning_rate, beta_1=0.5, beta_2=0.9)
 
-    def _search(self, x_val: np.ndarray, classes: Sequence[int], desc: str) -> Any:
+    def _search(self, x_val: np.ndarray, classes: Sequence[int], desc: str) -> Detection:
         self.reset()
         search = TriggerSearch(
             self._model, self.input_shape, classes, nb_classes=self.nb_classes, use_logits=self._use_logits,
@@ -153,13 +153,9 @@ class LabkitNeuralCleanse(KerasNeuralCleanse):
         :param y_val: their labels (one-hot or integers); optional, only checked.
         """
         x_val, _ = self._check_xy(x_val, y_val)
-        result = self._search(x_val, range(self.nb_classes), desc="Neural Cleanse, all classes")
-        index, flagged = outlier_rule(result.l1_norms)
-        for label in flagged:
+        self.detection = self._search(x_val, range(self.nb_classes), desc="Neural Cleanse, all classes")
+        for label in self.detection.flagged_classes:
             logger.info("Detected a potential backdoor in class %d", label)
-        self.detection = Detection(result.l1_norms, index, flagged, result.masks, result.patterns,
-                                   result.attack_success, result.seconds, result.steps, result.epochs,
-                                   result.stopped_early)
         self._detection_key = _fingerprint(x_val)
         return self.detection
 

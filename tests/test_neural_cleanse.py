@@ -17,7 +17,7 @@ from art.defences.transformer.poisoning import NeuralCleanse as ArtNeuralCleanse
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
 import labkit
-from labkit.neural_cleanse import DEFAULT_STEPS, LabkitNeuralCleanse, NeuralCleanse, outlier_rule
+from labkit.neural_cleanse import DEFAULT_STEPS, Detection, LabkitNeuralCleanse, NeuralCleanse, outlier_rule
 from labkit.poisoning import Trigger, attack_success_rate, poison_dataset, predicted_labels
 
 TARGET = 0
@@ -262,6 +262,23 @@ def test_budget_is_in_passes_and_early_stopping_ends_the_search_on_mnist_sized_d
     assert found.flagged_classes == [TARGET]
 
 
+def test_a_search_returns_one_detection_with_the_outlier_rule_applied(lab, defence):
+    """The trigger search's result and the detection are one object (they used to repeat six fields)."""
+    from labkit._nc_optimize import TriggerSearch
+
+    found = defence.detection
+    assert isinstance(found, Detection)
+    index, flagged = outlier_rule(found.l1_norms)
+    np.testing.assert_allclose(found.anomaly_index, index)
+    assert found.flagged_classes == flagged
+    search = TriggerSearch(lab["model"].model, (16, 16, 1), [3, TARGET], nb_classes=10)
+    pair = search.run(lab["x_val"], 2, progress=False)
+    assert isinstance(pair, Detection) and pair.masks.shape == (2, 16, 16, 1) and pair.epochs == 2
+    assert pair.anomaly_index.shape == (2,) and set(pair.flagged_classes) <= {3, TARGET}  # labels, not positions
+    one = TriggerSearch(lab["model"].model, (16, 16, 1), [TARGET], nb_classes=10).run(lab["x_val"], 1, progress=False)
+    assert one.anomaly_index.tolist() == [0.0] and one.flagged_classes == []
+
+
 def test_same_budget_is_the_same_passes_on_small_and_large_defender_data(lab):
     nc = NeuralCleanse(lab["model"])(lab["model"], steps=3, early_stop=False, progress=False)
     small, large = nc.detect(lab["x_val"][:64]), nc.detect(np.concatenate([lab["x_val"]] * 2))
@@ -339,3 +356,31 @@ def test_teachers_page_shows_the_benchmark_per_setting(tmp_path):
     assert page.index("digits · 0 · `square") < page.index("digits · 7 · `pattern")  # the default setting first
     assert "0, 1 (incomplete run: planned 0, 1, 2)" in page
     assert teacher.neural_cleanse_section([]) == ""
+
+
+def test_benchmark_merges_runs_of_single_seeds_into_the_settings_json(tmp_path):
+    """Seeds run side by side (one process each) merge into the JSON one run of all of them writes."""
+    bench = _benchmark()
+    setting = bench._setting(bench._parse(["--target", "7", "--trigger", "pattern"]))
+
+    def run(seed, index, **changed):
+        row = {"seed": seed, "target_anomaly_index": index, "target_flagged": True, "clean_model_flagged": False,
+               "poisoned": {"detection_seconds": 1.0, "epochs": 70}, "clean": {"detection_seconds": 1.0, "epochs": 60}}
+        cfg = {**bench.settings(False), "seeds": [seed], **changed}
+        return bench._write(tmp_path / f"seed{seed}-{index}.json", False, setting, cfg, [row], {}, 10.0)
+
+    for seed, index in ((2, 3.5), (0, 4.0), (1, 3.2)):
+        run(seed, index)
+    paths = sorted(tmp_path.glob("seed*.json"))
+    merged = bench.merge(paths, tmp_path / "merged.json")
+    assert merged == json.loads((tmp_path / "merged.json").read_text())
+    assert merged["seeds_done"] == [0, 1, 2] and merged["settings"]["seeds"] == [0, 1, 2] and merged["complete"]
+    assert merged["target_anomaly_index_per_seed"] == [4.0, 3.2, 3.5] and merged["goal_index_at_least_3_every_seed"]
+    assert merged["trigger"] == "pattern:value=1.0" and merged["total_seconds"] == 30.0
+    assert merged["merged_from"] == [str(p) for p in paths]
+    with pytest.raises(SystemExit, match="more than one run"):
+        bench.merge([*paths, tmp_path / "merged.json"], tmp_path / "twice.json")
+    other = run(3, 2.0, defender_fraction=0.3)
+    with pytest.raises(SystemExit, match="only runs that differ in their seeds"):
+        bench.merge([*paths, tmp_path / "seed3-2.0.json"], tmp_path / "mixed.json")
+    assert other["settings"]["defender_fraction"] == 0.3 and not (tmp_path / "mixed.json").exists()

@@ -6,8 +6,9 @@ FGSM once per batch, PGD once per step) and trains ART's adversarial trainers on
 most of the time. ``LabClassifier`` changes only how, not what:
 
 - ``loss_gradient`` runs the same loss and the same gradient inside a compiled ``tf.function`` (the model's own loss
-  without reduction, as ART builds it); it falls back to ART's code in training mode or when the classifier carries
-  preprocessing defences, whose gradients ART chains itself;
+  without reduction, as ART builds it), between ART's own preprocessing steps (a preprocessing defence such as
+  feature squeezing is applied first and its gradient estimate chained after, as ART does); it falls back to ART's
+  code in training mode;
 - ``fit`` for one epoch over one batch (what ``AdversarialTrainer`` and ``AdversarialTrainerMadryPGD`` call) is one
   ``model.train_on_batch``: the same single optimiser step ``model.fit`` would take.
 
@@ -81,7 +82,7 @@ class LabClassifier(KerasClassifier):
         :param y: labels, one-hot (as ART's attacks pass them) or integer.
         :param training_mode: True runs the model in training mode (ART's eager code does it).
         """
-        gradient = None if training_mode or self.preprocessing_defences else self._gradient_function()
+        gradient = None if training_mode else self._gradient_function()
         if gradient is None:
             return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
         import tensorflow as tf

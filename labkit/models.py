@@ -54,15 +54,19 @@ def build_model(input_shape: tuple[int, ...], nb_classes: int = 10, *, hidden: i
     return model
 
 
-def wrap_model(model: Any) -> Any:
+def wrap_model(model: Any, **art_kwargs: Any) -> Any:
     """Wrap a compiled Keras model as ART's ``KerasClassifier`` with ``clip_values=(0, 1)``.
 
     The classifier is labkit's ``LabClassifier`` (``labkit/_fast_keras.py``): ART's ``KerasClassifier`` with a
     compiled input gradient and a one-step fit for ART's adversarial trainers, same results, several times faster.
+    Used in 02 (Steps 3-4, and Step 8 with ``preprocessing_defences``) and wherever a model is loaded or trained.
+
+    :param model: a compiled Keras model with a softmax output.
+    :param art_kwargs: more of ``KerasClassifier``'s arguments, e.g. ``preprocessing_defences=[FeatureSqueezing(...)]``.
     """
     from labkit._fast_keras import LabClassifier
 
-    return LabClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False)
+    return LabClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False, **art_kwargs)
 
 
 def _check_count(name: str, value: Any) -> int:

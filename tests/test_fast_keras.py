@@ -62,14 +62,16 @@ def test_the_gradient_follows_the_weights_as_they_train(small):
     np.testing.assert_allclose(after, _art_twin(classifier).loss_gradient(x, onehot), rtol=1e-4, atol=1e-7)
 
 
-def test_with_a_preprocessing_defence_it_leaves_the_gradient_to_art(trained, small):
+def test_with_a_preprocessing_defence_it_chains_the_defences_gradient_as_art_does(trained, small):
     from art.defences.preprocessor import FeatureSqueezing
 
     squeeze = FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=1)
     ours = LabClassifier(model=trained.model, clip_values=(0.0, 1.0), preprocessing_defences=[squeeze])
     art = KerasClassifier(model=trained.model, clip_values=(0.0, 1.0), preprocessing_defences=[squeeze])
     x, onehot = small.x_test[:10], np.eye(10, dtype=np.float32)[small.y_test[:10]]
-    np.testing.assert_allclose(ours.loss_gradient(x, onehot), art.loss_gradient(x, onehot), rtol=1e-5)
+    expected = art.loss_gradient(x, onehot)
+    assert not np.allclose(expected, trained.loss_gradient(x, onehot))  # the squeezing changes the gradient
+    np.testing.assert_allclose(ours.loss_gradient(x, onehot), expected, rtol=1e-4, atol=1e-7)
 
 
 def _fresh_pair(small):

@@ -1,5 +1,6 @@
 """The ``labkit`` command: ``labkit notebooks`` copies the lab into a folder for a class, ``labkit run`` executes
-the lab's notebooks headlessly, ``labkit student`` writes the student edition, ``labkit export`` exports reports."""
+the lab's notebooks headlessly, ``labkit student`` writes the student edition, ``labkit export`` exports reports,
+``labkit tournament`` runs the class tournament."""
 
 from __future__ import annotations
 
@@ -82,6 +83,24 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tournament(args: argparse.Namespace) -> int:
+    from labkit.classroom.tournament import make_challenge, run_tournament
+
+    try:
+        if args.submissions == "challenge":
+            out = make_challenge(args.out or "tournament-challenge", eps=args.eps, n=args.n, seed=args.seed,
+                                 clean_floor=args.clean_floor)
+            print(f"wrote {out}/challenge.npz (publish it to the class) and {out}/private/heldback.npz (keep it: "
+                  f"the defences are scored on it); score with: labkit tournament SUBMISSIONS --challenge {out}")
+            return 0
+        run_tournament(args.submissions, args.out or "build/tournament", challenge=args.challenge,
+                       timeout=args.timeout)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"labkit tournament: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(prog="labkit", description="A Jupyter lab kit on machine-learning security.")
@@ -122,6 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("submissions", help="folder of handed-in notebooks (nested folders allowed), or one notebook")
     export.add_argument("--out", default="build/export", help="output folder (default: build/export)")
     export.set_defaults(handler=_export)
+    tournament = commands.add_parser(
+        "tournament", help="the class tournament: write the challenge, or score a folder of handed-in files",
+        description="'labkit tournament challenge --out DIR' writes the public challenge.npz and the private "
+        "held-back images; 'labkit tournament SUBMISSIONS --out DIR' scores every <group>.keras and "
+        "<group>_attack.npz under SUBMISSIONS (never running code from them) and writes the leaderboard. "
+        "See docs/tournament.md.")
+    tournament.add_argument("submissions", help="'challenge', or the folder of handed-in files")
+    tournament.add_argument("--out", help="output folder (default: tournament-challenge for 'challenge', "
+                            "build/tournament for scoring)")
+    tournament.add_argument("--challenge", default="tournament-challenge",
+                            help="the folder 'labkit tournament challenge' wrote (default: tournament-challenge)")
+    tournament.add_argument("--eps", type=float, default=0.11, help="the class budget, L-infinity (default: 0.11)")
+    tournament.add_argument("--n", type=int, default=100, help="challenge images (default: 100)")
+    tournament.add_argument("--seed", type=int, default=0, help="seed of the images and the scoring (default: 0)")
+    tournament.add_argument("--clean-floor", type=float, default=0.8,
+                            help="clean accuracy a model needs to be ranked (default: 0.8)")
+    tournament.add_argument("--timeout", type=float, default=300.0,
+                            help="seconds one model may take to load and score (default: 300)")
+    tournament.set_defaults(handler=_tournament)
     return parser
 
 

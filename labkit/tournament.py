@@ -229,8 +229,9 @@ def dry_run(model_path: str | Path | None, attack_path: str | Path | None, chall
             n: int | None = None, suite: Any = None) -> Any:
     """Score the pair's own two files as the teacher will; return a DataFrame, one row per model.
 
-    Used in 10, Step 6. Columns: the clean accuracy and the accuracy under each attack of the suite and the
-    robust accuracy (the per-image worst case), on the challenge images (the teacher uses held-back images,
+    Used in 10, Step 6. Columns: the clean accuracy, the accuracy under FGSM and under PGD, ``square_extra`` (the
+    share of images only the gradient-free Square attack broke) and the robust accuracy (the per-image worst
+    case over the suite), on the challenge images (the teacher uses held-back images,
     so the class's numbers differ a little); ``attack_success_rate``: the share of the images the model gets
     right that the attack file makes it get wrong; ``status``: ``ok`` or why the teacher would refuse a file.
     The lab's baseline (notebook 00) is a second row when it is saved: your attack's transfer.

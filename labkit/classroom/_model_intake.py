@@ -154,7 +154,8 @@ def _open_archive(path: Path) -> tuple[zipfile.ZipFile, bytes]:
 
 
 def check_model_file(path: str | Path, input_shape: tuple[int, ...] = INPUT_SHAPE) -> dict[str, Any]:
-    """Check a submitted ``.keras`` file without running anything from it; return what was read.
+    """Check a submitted ``.keras`` file without running anything from it; return its size and its bytes
+    (``raw``: load these, not the file again, which could have changed since).
 
     :param path: the file.
     :param input_shape: the lab's image shape; the model's input must be exactly this.
@@ -182,7 +183,7 @@ def check_model_file(path: str | Path, input_shape: tuple[int, ...] = INPUT_SHAP
         got = ", ".join(str(tuple(s)) for s in inputs) or "none"
         raise Refused(f"its input shape is {got}; the tournament's images are {tuple(input_shape)} "
                       f"(the lab's digits): train on the lab's data")
-    return {"bytes": len(raw), "weights_bytes": weights}
+    return {"bytes": len(raw), "weights_bytes": weights, "raw": raw}
 
 
 def _declared_bytes(path: Path, archive: zipfile.ZipFile) -> tuple[tuple[int, ...], np.dtype]:

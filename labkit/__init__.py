@@ -35,7 +35,7 @@ if text_progress_wanted():  # a headless run (labkit run): progress bars saved a
 if "ipykernel" in sys.modules:  # in a notebook: TensorFlow's C++ start-up lines would land on its stderr
     from labkit.quiet import labkit_warnings_to_stdout, quiet_start
 
-    quiet_start()  # imports TensorFlow with fd 2 silenced; command-line tools (labkit export) stay TF-free
+    quiet_start()  # TensorFlow's first import, whenever it comes, runs with fd 2 silenced (labkit.quiet)
     labkit_warnings_to_stdout()  # labkit's warnings are lab output, not red stderr
     trim_after_cells()  # the free heap goes back to the system after each cell, not kept by the kernel
 

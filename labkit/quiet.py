@@ -4,9 +4,10 @@ TensorFlow's C++ runtime writes its start-up lines straight to file descriptor 2
 messages before absl::InitializeLog() ...", the cudart stub, "E0000 ... failed call to cuInit", oneDNN, and at
 the first ``tf.data`` pipeline "NodeDef mentions attribute use_unbounded_threadpool"). ipykernel captures fd 2,
 so every executed notebook kept them on stderr, and ``TF_CPP_MIN_LOG_LEVEL`` does not stop them (absl logs
-before reading it). ``quiet_start`` (called by ``import labkit``) points fd 2 at /dev/null while TensorFlow
-is imported, its devices start and a first parallel ``tf.data`` map runs, then gives fd 2 back: what the lab
-prints later (a real error, a traceback) still reaches the notebook.
+before reading it). ``quiet_start`` (called by ``import labkit`` in a kernel) installs an import hook: whenever
+TensorFlow is first imported, fd 2 points at /dev/null while it loads, its devices start and a first parallel
+``tf.data`` map runs, then fd 2 is given back: what the lab prints later (a real error, a traceback) still reaches
+the notebook. A notebook that never imports TensorFlow (05) does not load it.
 
 In a notebook, labkit's own warnings (``logging.getLogger("labkit...")``, e.g. "filtering did not remove the
 backdoor") are part of the lab's output: ``labkit_warnings_to_stdout`` prints them as plain output instead of
@@ -19,12 +20,14 @@ Python's last-resort handler on stderr, where they looked like errors.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 __all__ = ["silenced_fd2", "quiet_start", "labkit_warnings_to_stdout", "stderr_lines", "main"]
 
@@ -46,19 +49,61 @@ def silenced_fd2() -> Iterator[None]:
         os.close(devnull)
 
 
+def _first_use() -> None:
+    """Start TensorFlow's devices and run one parallel ``tf.data`` map: each prints its one-off lines on first use."""
+    import tensorflow as tf
+
+    tf.constant(0.0)  # the eager context starts the devices: cudart stub, cuInit
+    pipeline = tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=tf.data.AUTOTUNE)
+    for _ in pipeline:  # what Keras's fit builds first: use_unbounded_threadpool
+        pass
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """TensorFlow's own loader, run with fd 2 silenced and followed by ``_first_use`` (still silenced)."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        with silenced_fd2():
+            self._loader.exec_module(module)
+            _first_use()
+
+    def __getattr__(self, name: str) -> Any:  # resource readers and the like: the real loader's
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` the usual way the first time it is imported, and hands it to ``_QuietLoader``."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # once: the real finders take it from here
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
 def quiet_start() -> None:
-    """Import TensorFlow, start its devices and run one parallel ``tf.data`` map with fd 2 silenced.
+    """Keep TensorFlow's start-up lines off fd 2, whenever TensorFlow is first imported.
 
-    Each of the three prints its one-off lines on first use; after this they have been printed (into
-    /dev/null) and do not come back. A failing import still raises its Python error.
+    TensorFlow is not imported here: a notebook that never uses it (05, the report) does not pay its start-up time
+    and memory. Its first import (by the notebook, Keras, ART or labkit) runs with fd 2 silenced, followed by the
+    first device start and ``tf.data`` map, whose one-off lines then never come back. If TensorFlow is already
+    imported, the first use runs silenced now. A failing import still raises its Python error.
     """
-    with silenced_fd2():
-        import tensorflow as tf
-
-        tf.constant(0.0)  # the eager context starts the devices: cudart stub, cuInit
-        pipeline = tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=tf.data.AUTOTUNE)
-        for _ in pipeline:  # what Keras's fit builds first: use_unbounded_threadpool
-            pass
+    if "tensorflow" in sys.modules:
+        with silenced_fd2():
+            _first_use()
+    elif not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
 
 
 class _StdoutHandler(logging.StreamHandler):

@@ -89,3 +89,32 @@ def test_import_labkit_outside_a_kernel_does_not_import_tensorflow():
     code = "import sys, labkit; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+_KERNEL_LIKE = ("import sys, types\n"
+                "sys.modules.setdefault('ipykernel', types.ModuleType('ipykernel'))  # as inside a kernel\n")
+
+
+def _run(code: str) -> tuple[str, str]:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, done.stderr
+
+
+def test_in_a_kernel_import_labkit_leaves_tensorflow_unloaded_until_used_and_its_first_import_is_silent():
+    out, _ = _run(_KERNEL_LIKE + "import labkit\nfrom labkit.classroom import report\n"
+                  "print('tensorflow' in sys.modules)")
+    assert out.split() == ["False"]  # 05 (the report) never pays for TensorFlow
+    # TensorFlow's own start prints on fd 2 (absl, oneDNN ...): the control shows there is something to silence
+    _, noisy = _run(_KERNEL_LIKE + "import tensorflow as tf\ntf.constant(0.0)\n"
+                    "for _ in tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=-1): pass")
+    if not noisy.strip():
+        pytest.skip("this TensorFlow build prints nothing at start-up: nothing to silence")
+    out, quiet = _run(_KERNEL_LIKE + "import labkit\nimport tensorflow as tf\nprint(tf.constant(2.0).numpy())\n"
+                      "for _ in tf.data.Dataset.range(2).map(lambda x: x + 1, num_parallel_calls=-1): pass\n"
+                      "import sys; print('after', file=sys.stderr)")
+    assert out.split() == ["2.0"]
+    assert quiet.splitlines() == ["after"]  # fd 2 silenced for TensorFlow's start only, then given back

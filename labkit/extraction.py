@@ -4,7 +4,7 @@ The victim sits behind a :class:`LabelOracle`: the thief sends images and gets b
 probabilities), and every image sent is one query. ART's ``CopycatCNN`` and ``KnockoffNets`` query it
 through :meth:`LabelOracle.as_art_classifier`. ART has no Jacobian-based dataset augmentation
 (Papernot et al., 2017, "Practical Black-Box Attacks against Machine Learning"), so it lives here,
-built on the gradients of ART's ``KerasClassifier``.
+built on the substitute's Keras model (one gradient per image, not ART's all-class ``class_gradient``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from labkit import _memory
 
-glibc_only = pytest.mark.skipif(_memory._glibc() is None, reason="needs glibc (Linux): elsewhere the helpers do nothing")
+glibc_only = pytest.mark.skipif(_memory._glibc() is None, reason="needs glibc (Linux): elsewhere they do nothing")
 
 ARENAS = """
 import ctypes, json, os, sys, tempfile, threading

@@ -179,7 +179,7 @@ def stage_backdoor(seed: int, out: Path) -> dict[str, Any]:
     from art.attacks.poisoning import PoisoningAttackBackdoor
 
     import labkit
-    from labkit.neural_cleanse import NeuralCleanse
+    from labkit.neural_cleanse import DEFAULT_DEFENDER_FRACTION, NeuralCleanse
     from labkit.poisoning import Trigger, backdoor_scores, clean_subset, poison_dataset, poison_fraction_sweep
 
     target, fraction, max_drop = 0, 0.10, 0.05
@@ -203,7 +203,7 @@ def stage_backdoor(seed: int, out: Path) -> dict[str, Any]:
     for _, r in sweep.iterrows():
         row[f"backdoor.sweep.{r['poison_fraction']:g}.attack_success_rate"] = float(r["attack_success_rate"])
         row[f"backdoor.sweep.{r['poison_fraction']:g}.clean_accuracy"] = float(r["clean_accuracy"])
-    x_val, y_val = clean_subset(data.x_train, data.y_train, 0.15, seed=seed)
+    x_val, y_val = clean_subset(data.x_train, data.y_train, DEFAULT_DEFENDER_FRACTION, seed=seed)
     y_val_onehot = np.eye(data.nb_classes)[y_val]
     nc = dict(steps=CFG["nc_steps"], learning_rate=0.1, batch_size=32, seed=seed, progress=False)
     defence = NeuralCleanse(model)(model, **nc)

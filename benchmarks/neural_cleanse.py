@@ -53,14 +53,16 @@ def settings(fast: bool, steps: int | None = None, defender_fraction: float | No
 
     :param fast: the smoke setting.
     :param steps: the trigger search's budget in passes over the defender's data (default: labkit's default).
-    :param defender_fraction: the share of the clean training images the defender has (default: notebook 04's).
+    :param defender_fraction: the share of the clean training images the defender has (default: labkit's
+        ``DEFAULT_DEFENDER_FRACTION``, notebook 04's).
     """
-    from labkit.neural_cleanse import DEFAULT_STEPS
+    from labkit.neural_cleanse import DEFAULT_DEFENDER_FRACTION, DEFAULT_STEPS
 
     cfg = ({"seeds": [0, 1], "n_train": 400, "n_test": 200, "epochs": 5, "steps": 8, "art_steps": 1,
-            "speed_steps": 5, "defender_fraction": 0.15, "unlearning_epochs": 2} if fast else
+            "speed_steps": 5, "defender_fraction": DEFAULT_DEFENDER_FRACTION, "unlearning_epochs": 2} if fast else
            {"seeds": [0, 1, 2, 3, 4], "n_train": None, "n_test": None, "epochs": 20, "steps": DEFAULT_STEPS,
-            "art_steps": 2, "speed_steps": 20, "defender_fraction": 0.15, "unlearning_epochs": 10})
+            "art_steps": 2, "speed_steps": 20, "defender_fraction": DEFAULT_DEFENDER_FRACTION,
+            "unlearning_epochs": 10})
     if steps is not None:
         cfg["steps"] = int(steps)
     if defender_fraction is not None:

@@ -17,7 +17,8 @@ from art.defences.transformer.poisoning import NeuralCleanse as ArtNeuralCleanse
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
 import labkit
-from labkit.neural_cleanse import DEFAULT_STEPS, Detection, LabkitNeuralCleanse, NeuralCleanse, outlier_rule
+from labkit.neural_cleanse import (DEFAULT_DEFENDER_FRACTION, DEFAULT_STEPS, Detection, LabkitNeuralCleanse,
+                                   NeuralCleanse, outlier_rule)
 from labkit.poisoning import Trigger, attack_success_rate, poison_dataset, predicted_labels
 
 TARGET = 0
@@ -279,6 +280,24 @@ def test_a_search_returns_one_detection_with_the_outlier_rule_applied(lab, defen
     assert one.anomaly_index.tolist() == [0.0] and one.flagged_classes == []
 
 
+def test_notebook_04_and_the_benchmarks_use_the_default_defender_share():
+    """The benchmarks measure what notebook 04 runs: one defender share, labkit's DEFAULT_DEFENDER_FRACTION."""
+    import ast
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    notebook = nbformat.read(root / "notebooks" / "04_neural_cleanse.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    values = {t.id: n.value.value for n in ast.parse(cell.source).body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    assert values["DEFENDER_FRACTION"] == DEFAULT_DEFENDER_FRACTION and values["STEPS"] == DEFAULT_STEPS
+    assert _benchmark().settings(False)["defender_fraction"] == DEFAULT_DEFENDER_FRACTION
+    assert _benchmark().settings(True)["defender_fraction"] == DEFAULT_DEFENDER_FRACTION
+    key_claims = (root / "benchmarks" / "key_claims.py").read_text()
+    assert "clean_subset(data.x_train, data.y_train, DEFAULT_DEFENDER_FRACTION, seed=seed)" in key_claims
+
+
 def test_same_budget_is_the_same_passes_on_small_and_large_defender_data(lab):
     nc = NeuralCleanse(lab["model"])(lab["model"], steps=3, early_stop=False, progress=False)
     small, large = nc.detect(lab["x_val"][:64]), nc.detect(np.concatenate([lab["x_val"]] * 2))
@@ -380,7 +399,7 @@ def test_benchmark_merges_runs_of_single_seeds_into_the_settings_json(tmp_path):
     assert merged["merged_from"] == [str(p) for p in paths]
     with pytest.raises(SystemExit, match="more than one run"):
         bench.merge([*paths, tmp_path / "merged.json"], tmp_path / "twice.json")
-    other = run(3, 2.0, defender_fraction=0.3)
+    other = run(3, 2.0, defender_fraction=0.5)
     with pytest.raises(SystemExit, match="only runs that differ in their seeds"):
         bench.merge([*paths, tmp_path / "seed3-2.0.json"], tmp_path / "mixed.json")
-    assert other["settings"]["defender_fraction"] == 0.3 and not (tmp_path / "mixed.json").exists()
+    assert other["settings"]["defender_fraction"] == 0.5 and not (tmp_path / "mixed.json").exists()

@@ -161,3 +161,21 @@ def test_load_challenge_falls_back_to_practice_and_reads_a_published_file(tmp_pa
     assert (loaded.eps, loaded.seed, loaded.name, len(loaded.x)) == (0.05, 3, "class A", 20)
     with pytest.raises(FileNotFoundError, match="no challenge file"):
         tournament.load_challenge(tmp_path / "missing.npz")
+
+
+def test_dry_run_scores_the_pairs_files_and_shows_a_refusal(tmp_path, x):
+    from labkit._tournament_score import BLUE_COLUMNS, Suite
+
+    tiny = Suite(pgd_steps=2, restarts=0, square_iter=5)
+    challenge = tournament.Challenge(x, np.arange(len(x)) % 10, EPS, 0.8, 0, "test")
+    model = tournament.save_entry(_lab_like(), "pair04", challenge)
+    attack = tournament.save_attack(np.clip(x + EPS, 0, 1), challenge, "pair04")
+    table = tournament.dry_run(model, attack, challenge, suite=tiny)
+    row = table.loc["pair04"]
+    assert row["status"] == "ok"
+    assert np.isnan(row["attack_success_rate"]) or 0.0 <= row["attack_success_rate"] <= 1.0
+    assert all(0.0 <= row[c] <= 1.0 for c in BLUE_COLUMNS)
+    assert row["robust_accuracy"] <= min(row["clean_accuracy"], row["pgd_accuracy"], row["fgsm_accuracy"])
+    np.savez(tmp_path / "over_attack.npz", x_adv=np.clip(x + 3 * EPS, 0, 1))
+    table = tournament.dry_run(model, tmp_path / "over_attack.npz", challenge, suite=tiny)
+    assert table.loc["pair04", "status"].startswith("attack refused: it is outside the budget")

@@ -43,7 +43,7 @@ def _step(name: str, args: list[str], env: dict[str, str]) -> dict[str, float | 
 def _uv_env(base: dict[str, str]) -> dict[str, str]:
     """The UV_* settings .ci/run exports (its pip_setting loop), read by running that part of the script."""
     script = RUN.read_text()
-    part = script[script.index("pip_setting() {"):script.index("if [ ! -x .venv/bin/labkit ]")]
+    part = script[script.index("pip_setting() {"):script.index("make venv INSTALLER=uv")]
     out = subprocess.run(["bash", "-c", part + "\nenv -0"], env=base, capture_output=True, check=True).stdout
     pairs = (item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
     return {k: v for k, v in pairs if k.startswith("UV_")}

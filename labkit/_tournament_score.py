@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Suite", "as_classifier", "blue_scores", "success_rate", "BLUE_COLUMNS"]
+__all__ = ["Suite", "as_classifier", "blue_scores", "success_rate", "saturated_share", "BLUE_COLUMNS", "SATURATED"]
 
 BLUE_COLUMNS = ("clean_accuracy", "fgsm_accuracy", "pgd_accuracy", "square_extra", "robust_accuracy")
+SATURATED = 0.5
+"""Share of images with saturated outputs from which a model is flagged (its robust accuracy may be overstated)."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ def blue_scores(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, *, su
 
     labels = np.asarray(y, dtype=np.int64)
     onehot = np.eye(classifier.nb_classes, dtype=np.float32)[labels]
-    robust = classifier.predict(x, batch_size=suite.batch_size).argmax(axis=1) == labels
-    scores = {"clean_accuracy": float(robust.mean())}
+    probabilities = classifier.predict(x, batch_size=suite.batch_size)
+    robust = probabilities.argmax(axis=1) == labels
+    scores = {"clean_accuracy": float(robust.mean()), "saturated": saturated_share(probabilities)}
     attacks = _attacks(classifier, eps, suite)
     for name in ("fgsm", "pgd"):
         set_seed(seed)
@@ -122,6 +125,20 @@ def blue_scores(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, *, su
     scores["square_extra"] = broken / len(x)
     scores["robust_accuracy"] = float(robust.mean())
     return scores
+
+
+def saturated_share(probabilities: np.ndarray) -> float:
+    """Return the share of images whose runner-up probability is exactly 0 (the softmax saturated in float32).
+
+    A softmax gives that only when the top logit leads by ~100 or more: a model trained as the lab's never does
+    (0 of 150 held-back images for the tournament test's baseline, FGSM- and Madry-trained models), a model whose
+    logits are multiplied by a huge constant nearly always. There the Square attack, which reads probabilities,
+    sees no signal either, so the model's robust accuracy may be overstated: the leaderboard says so.
+
+    :param probabilities: the model's outputs, (n, classes).
+    """
+    runner_up = np.sort(np.asarray(probabilities), axis=1)[:, -2]
+    return float(np.mean(runner_up == 0.0))
 
 
 def success_rate(classifier: Any, x: np.ndarray, y: np.ndarray, x_adv: np.ndarray,

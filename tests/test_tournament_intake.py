@@ -179,3 +179,20 @@ def test_dry_run_scores_the_pairs_files_and_shows_a_refusal(tmp_path, x):
     np.savez(tmp_path / "over_attack.npz", x_adv=np.clip(x + 3 * EPS, 0, 1))
     table = tournament.dry_run(model, tmp_path / "over_attack.npz", challenge, suite=tiny)
     assert table.loc["pair04", "status"].startswith("attack refused: it is outside the budget")
+
+
+def test_a_model_with_saturated_outputs_is_flagged_on_the_leaderboard(x):
+    from labkit._tournament_score import saturated_share
+    from labkit.classroom.tournament import Entry, _status
+
+    keras.utils.set_random_seed(0)
+    plain = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
+                              keras.layers.Activation("softmax")])
+    huge = keras.Sequential([keras.Input((16, 16, 1)), *plain.layers[:-1], keras.layers.Rescaling(10_000.0),
+                             keras.layers.Activation("softmax")])
+    assert saturated_share(plain.predict(x, verbose=0)) == 0.0
+    share = saturated_share(huge.predict(x, verbose=0))
+    assert share > 0.5
+    flagged = Entry("masking", "masking.keras", "model", scores={"saturated": share}, rank=1)
+    assert "saturated" in _status(flagged, 0.8)
+    assert _status(Entry("plain", "plain.keras", "model", scores={"saturated": 0.0}, rank=2), 0.8) == "ok"

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from labkit._tournament_score import BLUE_COLUMNS, Suite
+from labkit._tournament_score import BLUE_COLUMNS, SATURATED, Suite
 from labkit.classroom._intake import Found, check_out, display, find_entries, printable, write_file
 from labkit.classroom._model_intake import Refused, check_attack_file, check_model_file
 from labkit.tournament import CHALLENGE_FILE, CLASS_EPS, CLEAN_FLOOR, N_CHALLENGE, Challenge, _read_challenge
@@ -165,10 +165,19 @@ def _child(conn: Any, task: dict[str, Any]) -> None:
 def _isolated(task: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one model's evaluation in a fresh child; return its JSON result, or a refusal on crash or timeout."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["labkit.classroom._tournament_worker"])
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, task), daemon=True)
-    child.start()
+    # both modules preloaded: every child runs the code the run started with, even if the files change meanwhile
+    context.set_forkserver_preload(["labkit.classroom._tournament_worker", "labkit.classroom.tournament"])
+    for attempt in range(2):  # a fork server that died is started again by the second attempt
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(send, task), daemon=True)
+        try:
+            child.start()
+            break
+        except OSError as err:
+            receive.close()
+            send.close()
+            if attempt:
+                return {"ok": False, "reason": f"not scored: the scoring process could not start ({err})"}
     send.close()
     result: dict[str, Any] | None = None
     try:
@@ -199,7 +208,7 @@ def _score_models(models: list[Entry], task: dict[str, Any], timeout: float, pro
         if not result.get("ok"):
             entry.reason = str(result.get("reason", "refused"))[:400]
             continue
-        entry.scores = {k: float(result["blue"][k]) for k in BLUE_COLUMNS}
+        entry.scores = {k: float(result["blue"][k]) for k in (*BLUE_COLUMNS, "saturated")}
         entry.cpu_seconds = float(result.get("cpu_seconds", math.nan))
         for group, (rate, _) in result["red"].items():
             matrix.setdefault(group, {})[entry.group] = math.nan if rate is None else float(rate)
@@ -229,6 +238,10 @@ def _status(entry: Entry, floor: float) -> str:
         return entry.reason
     if entry.kind == "model" and entry.rank is None:
         return f"listed, not ranked: clean accuracy under the floor of {floor:.0%}"
+    if entry.kind == "model" and entry.scores.get("saturated", 0.0) >= SATURATED:
+        return (f"ok, but its outputs are saturated on {entry.scores['saturated']:.0%} of the images: the "
+                f"gradient-free attack sees no signal either, so its robust accuracy may be overstated (check its "
+                f"column of the cross matrix)")
     return "ok"
 
 

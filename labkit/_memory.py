@@ -4,7 +4,8 @@ A notebook kernel that has finished keeps its memory until it is culled (docs/de
 that memory larger than what the kernel still uses: glibc gives each thread that contends for the heap an arena of
 its own (up to 8 per core), and it keeps freed memory inside those arenas instead of returning it. Measured on 06
 (benchmarks/kernel_memory.py's way, 2026-11-30): the kernel held 498 MB of anonymous memory after its last cell by
-default, 441 MB with both settings below; CPU seconds did not change measurably.
+default, 461 MB with both below (441 MB with ``MALLOC_ARENA_MAX=2`` set before the kernel starts); CPU seconds did
+not change measurably.
 
 - ``limit_arenas`` (called by ``import labkit``) caps the arenas with ``mallopt(M_ARENA_MAX)`` at the CPUs the
   kernel may use (at least 2), as ``MALLOC_ARENA_MAX`` would; a ``MALLOC_ARENA_MAX`` already set wins.

@@ -251,15 +251,17 @@ def _write_tables(result: TournamentResult) -> None:
     floor = result.challenge.clean_floor
     blue = pd.DataFrame([{"rank": m.rank, "group": m.group, "file": m.file,
                           **{k: m.scores.get(k, math.nan) for k in BLUE_COLUMNS}, "cpu_seconds": m.cpu_seconds,
-                          "status": _status(m, floor)} for m in _ordered(result.models)])
+                          "status": _status(m, floor)} for m in _ordered(result.models)],
+                        columns=["rank", "group", "file", *BLUE_COLUMNS, "cpu_seconds", "status"])
     red = pd.DataFrame([{"rank": a.rank, "group": a.group, "file": a.file,
                          "mean_success": a.scores.get("mean_success", math.nan), "status": _status(a, floor)}
-                        for a in _ordered(result.attacks)])
+                        for a in _ordered(result.attacks)], columns=["rank", "group", "file", "mean_success", "status"])
     models = [m.group for m in _ordered(result.models) if m.valid]
     attacks = [a.group for a in _ordered(result.attacks) if a.valid]
     matrix = pd.DataFrame([[result.matrix.get(a, {}).get(m, math.nan) for m in models] for a in attacks],
                           index=pd.Index(attacks, name="attack \\ model"), columns=models)
     for frame, name in ((blue, "blue.csv"), (red, "red.csv")):
+        frame["rank"] = frame["rank"].astype("Int64")  # 1, 2 ... and empty for unranked rows, not 1.0
         write_file(result.out / name, _csv_safe(frame).to_csv(index=False))
     write_file(result.out / "matrix.csv", _csv_safe(matrix).to_csv())
     entries = [{"group": e.group, "file": e.file, "kind": e.kind, "rank": e.rank, "scores": e.scores,

@@ -83,10 +83,12 @@ def worst_case_accuracy(classifier: Any, attacks: Sequence[Any], x: np.ndarray, 
 
 
 def eps_sweep(classifier: Any, x: np.ndarray, y: np.ndarray, eps_values: Sequence[float],
-              attacks: Mapping[str, AttackFactory], *, attack_model: Any = None, progress: bool = True) -> Any:
+              attacks: Mapping[str, AttackFactory], *, attack_model: Any = None,
+              known: Mapping[float, Mapping[str, float]] | None = None, progress: bool = True) -> Any:
     """Return a DataFrame of accuracy under each attack at each eps: index ``eps``, one column per attack.
 
-    At eps 0 no attack runs: every column holds the clean accuracy.
+    At eps 0 no attack runs: every column holds the clean accuracy. Used in 01 (Step 6) and 02 (Step 5, where the
+    lab's eps comes from Step 4's table through ``known``).
 
     :param classifier: the ART classifier to evaluate.
     :param x: clean images, of the classifier's input shape, in [0, 1].
@@ -95,6 +97,8 @@ def eps_sweep(classifier: Any, x: np.ndarray, y: np.ndarray, eps_values: Sequenc
     :param attacks: ``{name: factory}``, a factory being ``(classifier, eps) -> ART attack``.
     :param attack_model: craft the attacks on this model instead of ``classifier`` (a transfer, or a
         non-adaptive attack on a defended model); default: ``classifier`` itself (white-box).
+    :param known: ``{eps: {attack name: accuracy}}`` already measured the same way (e.g. a ``robustness_table``
+        row at the lab's eps): those attacks are not run again.
     :param progress: draw a progress bar over the grid.
     """
     import pandas as pd
@@ -107,11 +111,17 @@ def eps_sweep(classifier: Any, x: np.ndarray, y: np.ndarray, eps_values: Sequenc
     x, labels = _checked(classifier, x, y)
     clean = accuracy(classifier, x, labels)
     rows = {name: [] for name in attacks}
+    measured = {check_eps(e, what="every eps in known"): dict(row) for e, row in (known or {}).items()}
     with tqdm(total=len(grid) * len(attacks), desc="eps sweep", unit="attack", disable=not progress) as bar:
         for eps in grid:
             for name, factory in attacks.items():
-                attack = None if eps == 0 else factory(classifier if attack_model is None else attack_model, eps)
-                rows[name].append(clean if attack is None else accuracy_under_attack(classifier, attack, x, labels))
+                if eps == 0:
+                    rows[name].append(clean)
+                elif name in measured.get(eps, {}):
+                    rows[name].append(float(measured[eps][name]))
+                else:
+                    attack = factory(classifier if attack_model is None else attack_model, eps)
+                    rows[name].append(accuracy_under_attack(classifier, attack, x, labels))
                 bar.update(1)
     return pd.DataFrame(rows, index=pd.Index(grid, name="eps"))
 

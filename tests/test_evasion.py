@@ -195,3 +195,19 @@ def test_fast_trainer_rejects_bad_settings(model, data):
         FastAdversarialTrainer(object(), eps=0.1)
     with pytest.raises(ValueError, match="labels"):
         FastAdversarialTrainer(model, eps=0.1).fit(data.x_train[:20], data.y_train[:10], progress=False)
+
+
+def test_sweep_takes_what_a_robustness_table_already_measured_and_runs_only_the_rest(model, data):
+    x, y = data.x_test[:60], data.y_test[:60]
+    table = evasion.robustness_table({"m": model}, x, y, 0.1, ATTACKS, progress=False)
+    built = []
+
+    def counting(name):
+        return lambda clf, eps: built.append((name, eps)) or ATTACKS[name](clf, eps)
+
+    counted = {name: counting(name) for name in ATTACKS}
+    sweep = evasion.eps_sweep(model, x, y, (0.0, 0.1, 0.2), counted, known={0.1: table.loc["m"]}, progress=False)
+    assert sorted(built) == [("FGSM", 0.2), ("PGD", 0.2)]  # eps 0 is clean, 0.1 is known
+    assert sweep.loc[0.1, "PGD"] == table.loc["m", "PGD"] and sweep.loc[0.1, "FGSM"] == table.loc["m", "FGSM"]
+    full = evasion.eps_sweep(model, x, y, (0.0, 0.1, 0.2), ATTACKS, progress=False)
+    assert sweep.loc[0.1, "FGSM"] == pytest.approx(full.loc[0.1, "FGSM"])  # the same measurement, not a guess

@@ -200,7 +200,8 @@ WRONG: dict[str, list[W]] = {
           "PGD alone, not the worst case over the attacks"),
         W(0, "return candidates[[\"FGSM\", \"PGD\"]].min(axis=1).idxmax()", r"floor",
           "the clean-accuracy floor ignored (right at the defaults by coincidence)"),
-        W(0, "return candidates[\"clean\"].idxmax()", r"robust accuracy", "the most accurate on clean images"),
+        # in the fast setting the most accurate model can be under the floor: that hint is as right
+        W(0, "return candidates[\"clean\"].idxmax()", r"robust accuracy|floor", "the most accurate on clean images"),
         W(0, "kept = candidates[candidates[\"clean\"] >= challenge.clean_floor]\n"
              "return kept[[\"FGSM\", \"PGD\"]].min(axis=1).max()", r"not its accuracy",
           "a number, not the model's name"),

@@ -203,7 +203,7 @@ WRONG: dict[str, list[W]] = {
         # in the fast setting the most accurate model can be under the floor: that hint is as right
         W(0, "return candidates[\"clean\"].idxmax()", r"robust accuracy|floor", "the most accurate on clean images"),
         W(0, "kept = candidates[candidates[\"clean\"] >= challenge.clean_floor]\n"
-             "return kept[[\"FGSM\", \"PGD\"]].min(axis=1).max()", r"not its accuracy",
+             "return kept[[\"FGSM\", \"PGD\"]].min(axis=1).max()", r"not its accuracy|by its name",
           "a number, not the model's name"),
         W(1, "big = challenge.eps * 255\n"
              "x_adv = ProjectedGradientDescent(surrogate, eps=big, eps_step=2.5 * big / ATTACK_STEPS,\n"

@@ -107,7 +107,7 @@ class LabClassifier(KerasClassifier):
         """
         from art.utils import check_and_transform_label_format
 
-        if _unreduced_loss(self._model) is None:  # a sparse loss: ART's code converts the labels for it
+        if self._gradient_function() is None:  # a sparse loss: ART's code converts the labels for it
             return super().fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, verbose=verbose, **kwargs)
         # one-hot labels, as the lab's categorical loss needs (ART's fit would turn integer labels back to integers)
         y = check_and_transform_label_format(y, nb_classes=self.nb_classes)

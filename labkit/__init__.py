@@ -25,6 +25,9 @@ limit_threads()  # TensorFlow's thread pools follow the kernel's CPU quota (cgro
 from labkit._memory import limit_arenas, trim_after_cells
 
 limit_arenas()  # glibc: at most one malloc arena per CPU (at least 2), not 8 per core (docs/deploy.md)
+from labkit._exit import quick_exit_gc
+
+quick_exit_gc()  # the exit's last garbage collection skips the objects alive then: ~2 s less per exit (_exit.py)
 
 warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)  # ART's optional extras
 from labkit.progress import text_progress_wanted, use_text_progress

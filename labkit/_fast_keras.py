@@ -10,7 +10,12 @@ most of the time. ``LabClassifier`` changes only how, not what:
   feature squeezing is applied first and its gradient estimate chained after, as ART does); it falls back to ART's
   code in training mode;
 - ``fit`` for one epoch over one batch (what ``AdversarialTrainer`` and ``AdversarialTrainerMadryPGD`` call) is one
-  ``model.train_on_batch``: the same single optimiser step ``model.fit`` would take.
+  call of the model's own ``train_step`` (the same single optimiser step ``model.fit`` and ``train_on_batch`` take),
+  compiled once for every batch size: ``train_on_batch`` traced it three times per trainer (variable creation, the
+  first batch size, then the epoch's smaller last batch), about 0.6 s each.
+
+Both compiled functions take any batch size from their first call (a ``None`` batch dimension), so the last,
+smaller batch of an epoch or of an attack does not trace them again.
 
 ``labkit.models.wrap_model`` returns this class, so every model of the lab gets it; it is still a
 ``KerasClassifier`` for ART (``isinstance`` holds, every ART attack and defence takes it).
@@ -55,6 +60,13 @@ class LabClassifier(KerasClassifier):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._compiled_gradient = None
+        self._compiled_step = None
+
+    def _specs(self) -> list[Any]:
+        """Input signatures ``[images, one-hot labels]`` of the compiled functions: any batch size, float32."""
+        import tensorflow as tf
+
+        return [tf.TensorSpec((None, *self.input_shape), tf.float32), tf.TensorSpec((None, self.nb_classes), tf.float32)]
 
     def _gradient_function(self) -> Any:
         """Build (once) the compiled function ``(x, y) -> d loss / d x``, or None if the loss is not a Keras loss."""
@@ -65,7 +77,7 @@ class LabClassifier(KerasClassifier):
             if loss_fn is None:
                 return None
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(input_signature=self._specs())
             def gradient(x: Any, y: Any) -> Any:
                 with tf.GradientTape() as tape:
                     tape.watch(x)
@@ -115,5 +127,25 @@ class LabClassifier(KerasClassifier):
         if nb_epochs != 1 or batch_size < len(x) or kwargs or self.preprocessing_defences:
             return super().fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, verbose=verbose, **kwargs)
         x_pre, y_pre = self._apply_preprocessing(x, y, fit=True)
-        self._model.train_on_batch(x_pre, y_pre)
+        import tensorflow as tf
+
+        x_pre, y_pre = tf.convert_to_tensor(x_pre, tf.float32), tf.convert_to_tensor(y_pre, tf.float32)
+        self._train_step_function(x_pre, y_pre)(x_pre, y_pre)
         return None
+
+    def _train_step_function(self, x: Any, y: Any) -> Any:
+        """Build (once) the model's own ``train_step`` compiled for any batch size, its state built from ``(x, y)``.
+
+        What ``train_on_batch`` runs, minus its per-shape retracing: the model, loss, metrics and optimiser state are
+        built first (Keras's ``_symbolic_build``, as ``train_on_batch`` does), so the step is traced once.
+        """
+        model = self._model
+        if self._compiled_step is None or self._compiled_step[0] is not model.optimizer:  # recompiled: new optimiser
+            import tensorflow as tf
+
+            with model.distribute_strategy.scope():
+                model._symbolic_build(data_batch=(x, y, None))
+            step = tf.function(lambda xs, ys: model.train_step((xs, ys)), input_signature=self._specs())
+            self._compiled_step = (model.optimizer, step)
+        model.reset_metrics()  # as train_on_batch: the logs of this step only
+        return self._compiled_step[1]

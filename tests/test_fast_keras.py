@@ -114,3 +114,27 @@ def test_arts_adversarial_trainer_runs_on_it_and_makes_a_model_harder_to_fool(sm
         return labkit.accuracy(clf, x_adv, small.y_test)
 
     assert under_fgsm(robust) > under_fgsm(plain)
+
+
+def test_its_compiled_step_and_gradient_are_traced_once_for_every_batch_size(small):
+    """An epoch's last batch is smaller: neither compiled function is traced again for it (each trace ~0.6 s)."""
+    ours, _ = _fresh_pair(small)
+    onehot = np.eye(10, dtype=np.float32)[small.y_train]
+    for size in (64, 37, 64, 5):
+        ours.fit(small.x_train[:size], onehot[:size], nb_epochs=1, batch_size=size)
+        ours.loss_gradient(small.x_train[:size], onehot[:size])
+    assert ours._compiled_step[1].experimental_get_tracing_count() == 1
+    assert ours._gradient_function().experimental_get_tracing_count() == 1
+
+
+def test_after_a_recompile_the_step_uses_the_new_optimiser(small):
+    import keras
+
+    ours, _ = _fresh_pair(small)
+    x, onehot = small.x_train[:32], np.eye(10, dtype=np.float32)[small.y_train[:32]]
+    ours.fit(x, onehot, nb_epochs=1, batch_size=32)
+    ours.model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy")
+    before = [w.copy() for w in ours.model.get_weights()]
+    ours.fit(x, onehot, nb_epochs=1, batch_size=32)   # a learning rate of 0 leaves every weight where it was
+    for now, then in zip(ours.model.get_weights(), before):
+        np.testing.assert_array_equal(now, then)

@@ -17,6 +17,11 @@ most of the time. ``LabClassifier`` changes only how, not what:
 Both compiled functions take any batch size from their first call (a ``None`` batch dimension), so the last,
 smaller batch of an epoch or of an attack does not trace them again.
 
+One more piece of ART's work is skipped when nobody can see it: ART's PGD ends every ``generate`` with two
+predictions over all its images only to log the attack's success rate at INFO level (``compute_success`` in
+``projected_gradient_descent_numpy``, used there for that log line alone). While that logger does not show INFO,
+the rate is not computed (a Madry epoch calls ``generate`` once per batch: ~20% of its time); with INFO on, it is.
+
 ``labkit.models.wrap_model`` returns this class, so every model of the lab gets it; it is still a
 ``KerasClassifier`` for ART (``isinstance`` holds, every ART attack and defence takes it).
 """
@@ -29,6 +34,28 @@ import numpy as np
 from art.estimators.classification import KerasClassifier
 
 __all__ = ["LabClassifier"]
+
+_PGD_SUCCESS_PATCHED = False
+
+
+def _skip_unlogged_pgd_success_rate() -> None:
+    """Make ART's numpy PGD compute its logged success rate only when its logger shows INFO (once per process)."""
+    global _PGD_SUCCESS_PATCHED
+    if _PGD_SUCCESS_PATCHED:
+        return
+    import logging
+
+    from art.attacks.evasion.projected_gradient_descent import projected_gradient_descent_numpy as pgd
+
+    original = pgd.compute_success
+
+    def compute_success(*args: Any, **kwargs: Any) -> float:
+        if not pgd.logger.isEnabledFor(logging.INFO):
+            return float("nan")  # only ever formatted into the INFO line, which is not shown
+        return original(*args, **kwargs)
+
+    pgd.compute_success = compute_success
+    _PGD_SUCCESS_PATCHED = True
 
 
 def _unreduced_loss(model: Any) -> Any:
@@ -61,6 +88,7 @@ class LabClassifier(KerasClassifier):
         super().__init__(*args, **kwargs)
         self._compiled_gradient = None
         self._compiled_step = None
+        _skip_unlogged_pgd_success_rate()
 
     def _specs(self) -> list[Any]:
         """Input signatures ``[images, one-hot labels]`` of the compiled functions: any batch size, float32."""

@@ -138,3 +138,30 @@ def test_after_a_recompile_the_step_uses_the_new_optimiser(small):
     ours.fit(x, onehot, nb_epochs=1, batch_size=32)   # a learning rate of 0 leaves every weight where it was
     for now, then in zip(ours.model.get_weights(), before):
         np.testing.assert_array_equal(now, then)
+
+
+def _pgd_predictions(classifier, x, y, monkeypatch):
+    """Run ART's PGD on ``x`` and return (its adversarial images, how many images the classifier predicted on)."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    seen = []
+    predict = type(classifier).predict
+    monkeypatch.setattr(type(classifier), "predict", lambda self, xs, *a, **k: seen.append(len(xs)) or predict(
+        self, xs, *a, **k))
+    x_adv = ProjectedGradientDescent(classifier, eps=0.1, eps_step=0.05, max_iter=3, verbose=False).generate(x, y=y)
+    monkeypatch.undo()
+    return x_adv, sum(seen)
+
+
+def test_arts_pgd_skips_the_success_rate_it_would_only_log_unless_info_is_shown(trained, small, monkeypatch,
+                                                                               caplog):
+    import logging
+
+    x, onehot = small.x_test[:30], np.eye(10, dtype=np.float32)[small.y_test[:30]]
+    quiet_adv, quiet_predicted = _pgd_predictions(trained, x, onehot, monkeypatch)
+    assert quiet_predicted == 0          # ART alone predicts on every image twice, for one INFO line
+    with caplog.at_level(logging.INFO, logger="art.attacks.evasion.projected_gradient_descent"):
+        shown_adv, shown_predicted = _pgd_predictions(trained, x, onehot, monkeypatch)
+    assert shown_predicted == 2 * len(x)
+    assert any("Success rate of attack" in r.getMessage() and "nan" not in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(quiet_adv, shown_adv)   # the attack itself is the same

@@ -116,3 +116,32 @@ def prune(defence: Any, ranked: np.ndarray, stamped: np.ndarray, stamped_labels:
     return {"units_pruned": pruned, "of": len(ranked), "units": [int(i) for i in ranked[:pruned]],
             "max_units": limit, "reversed_trigger_success": success, "backdoor_removed": removed,
             "stopped": "the reversed trigger stopped working" if removed else "at the cap, backdoor still there"}
+
+
+OWN_CHECK = "backdoor removed (own check)"
+"""The column of 04's table holding pruning's and filtering's own verdict on the reversed trigger."""
+
+
+def mitigation_row(name: str, scores: dict[str, float], report: dict[str, Any]) -> dict[str, Any]:
+    """Record one mitigation's numbers for the report and return its row of the mitigation table.
+
+    Used in 04, Step 7. Records ``neural_cleanse.mitigations.<name>.clean_accuracy`` and ``.attack_success_rate``;
+    for filtering also ``.clean_abstain_rate`` and ``.triggered_abstain_rate``; for pruning and filtering their own
+    check ``.backdoor_removed``, which joins the row as "backdoor removed (own check)".
+
+    :param name: the mitigation ("unlearning", "pruning" or "filtering").
+    :param scores: the mitigated model's ``labkit.poisoning.backdoor_scores`` on the test images.
+    :param report: what ``mitigate`` returned for it (``{name: {...}}``; empty when nothing was flagged).
+    """
+    from labkit.metrics import record
+
+    key = f"neural_cleanse.mitigations.{name}."
+    row = dict(scores)
+    if name in ("pruning", "filtering") and name in report:
+        row[OWN_CHECK] = report[name]["backdoor_removed"]
+        record(key + "backdoor_removed", row[OWN_CHECK])
+    kept = ["clean_accuracy", "attack_success_rate"]
+    kept += ["clean_abstain_rate", "triggered_abstain_rate"] if name == "filtering" else []
+    for column in kept:
+        record(key + column, row[column])
+    return row

@@ -32,14 +32,15 @@ from art.defences.transformer.poisoning import NeuralCleanse as _ArtNeuralCleans
 from art.estimators.classification.keras import KerasClassifier
 from art.estimators.poison_mitigation.neural_cleanse import KerasNeuralCleanse
 
-from labkit._nc_mitigate import filter_inputs, prune, unlearn
+from labkit._nc_mitigate import OWN_CHECK, filter_inputs, mitigation_row, prune, unlearn
 from labkit.models import copy_keras_model
 from labkit._nc_optimize import (CONSISTENCY_CONSTANT, THRESHOLD, Backdoor, Detection, FlaggedClass, TriggerSearch,
                                 outlier_rule)
 from labkit.poisoning import check_class
 
 __all__ = ["NeuralCleanse", "LabkitNeuralCleanse", "Backdoor", "FlaggedClass", "Detection", "outlier_rule",
-           "MITIGATIONS", "THRESHOLD", "CONSISTENCY_CONSTANT", "DEFAULT_STEPS", "DEFAULT_DEFENDER_FRACTION"]
+           "MITIGATIONS", "THRESHOLD", "CONSISTENCY_CONSTANT", "DEFAULT_STEPS", "DEFAULT_DEFENDER_FRACTION",
+           "mitigation_row", "OWN_CHECK"]
 
 logger = logging.getLogger(__name__)
 MITIGATIONS = ("unlearning", "pruning", "filtering")

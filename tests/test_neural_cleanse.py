@@ -404,3 +404,27 @@ def test_benchmark_merges_runs_of_single_seeds_into_the_settings_json(tmp_path):
     with pytest.raises(SystemExit, match="only runs that differ in their seeds"):
         bench.merge([*paths, tmp_path / "seed3-2.0.json"], tmp_path / "mixed.json")
     assert other["settings"]["defender_fraction"] == 0.5 and not (tmp_path / "mixed.json").exists()
+
+
+def test_mitigation_row_records_each_mitigations_numbers_for_the_report(monkeypatch, tmp_path):
+    """04 Step 7's rows: every mitigation's scores and pruning's and filtering's own verdict land in the store."""
+    from labkit.metrics import load_metrics
+    from labkit.neural_cleanse import OWN_CHECK, mitigation_row
+
+    monkeypatch.setenv("LABKIT_OUT", str(tmp_path))
+    scores = {"clean_accuracy": 0.9, "attack_success_rate": 0.1, "clean_abstain_rate": 0.2,
+              "triggered_abstain_rate": 0.8}
+    rows = {"unlearning": mitigation_row("unlearning", scores, {"unlearning": {"epochs": 10}}),
+            "pruning": mitigation_row("pruning", scores, {"pruning": {"backdoor_removed": False}}),
+            "filtering": mitigation_row("filtering", scores, {"filtering": {"backdoor_removed": True}})}
+    stored = load_metrics(tmp_path / "metrics.json")
+    nc = "neural_cleanse.mitigations."
+    assert {k for k in stored if k.startswith(nc)} == {
+        *(nc + f"{m}.{c}" for m in rows for c in ("clean_accuracy", "attack_success_rate")),
+        nc + "pruning.backdoor_removed", nc + "filtering.backdoor_removed",
+        nc + "filtering.clean_abstain_rate", nc + "filtering.triggered_abstain_rate"}
+    assert stored[nc + "pruning.backdoor_removed"] is False and stored[nc + "filtering.triggered_abstain_rate"] == 0.8
+    assert OWN_CHECK not in rows["unlearning"] and rows["pruning"][OWN_CHECK] is False
+    assert rows["filtering"][OWN_CHECK] is True and rows["filtering"]["clean_accuracy"] == 0.9
+    # nothing flagged, nothing done: the scores are still recorded, no verdict is invented
+    assert OWN_CHECK not in mitigation_row("pruning", scores, {})

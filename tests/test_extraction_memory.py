@@ -47,7 +47,7 @@ def test_keras_substitutes_never_build_the_whole_jacobian(setting, monkeypatch):
 
 
 PEAK = """
-import json, resource, sys
+import json, resource
 import numpy as np
 import labkit
 from labkit import extraction
@@ -57,25 +57,21 @@ x = np.concatenate([data.x_train] * 2)[:2000]
 labels = np.arange(len(x)) % 10
 extraction.jacobian_augmentation(substitute, x[:8], labels[:8])  # warm up: libraries and kernels loaded
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if sys.argv[1] == "jacobian":   # what jacobian_augmentation did before: ART's class_gradient, 1024 images a call
-    for start in range(0, len(x), 1024):
-        substitute.class_gradient(x[start:start + 1024])
-else:
-    extraction.jacobian_augmentation(substitute, x, labels)
+extraction.jacobian_augmentation(substitute, x, labels)
 print(json.dumps({"rise_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}))
 """
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
-def test_augmentation_peak_memory_is_a_fraction_of_the_jacobians():
-    """2,000 images (06's last round): the peak resident memory rises by hundreds of MB with ART's Jacobian, by
-    little with one gradient per image."""
-    def rise(how: str) -> float:
-        done = subprocess.run([sys.executable, "-c", PEAK, how], capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])["rise_mb"]
+def test_augmentation_of_2000_images_raises_the_peak_memory_by_little():
+    """2,000 images (06's last round): one gradient per image raises the peak resident memory by tens of MB.
 
-    jacobian, ours = rise("jacobian"), rise("labkit")
-    assert jacobian > 80, jacobian  # 612 MB on a quiet run here, 114 MB in a loaded CI run
-    assert ours < jacobian / 2, (ours, jacobian)  # here 49 against 612 MB
+    ART's whole Jacobian (what the augmentation used before) raised it by 600-618 MB on a quiet machine here, but
+    by only 48-114 MB inside loaded test sessions, so it is not asserted against; that the Jacobian is never built
+    is the test above, and 06's kernel peak (941 MB, was 1,198-1,393 MB) is measured by benchmarks/kernel_memory.py.
+    """
+    done = subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rise = json.loads(done.stdout.strip().splitlines()[-1])["rise_mb"]
+    assert rise < 150, rise  # 42-49 MB on a quiet machine here

@@ -35,14 +35,9 @@ from art.estimators.classification import KerasClassifier
 
 __all__ = ["LabClassifier"]
 
-_PGD_SUCCESS_PATCHED = False
-
 
 def _skip_unlogged_pgd_success_rate() -> None:
-    """Make ART's numpy PGD compute its logged success rate only when its logger shows INFO (once per process)."""
-    global _PGD_SUCCESS_PATCHED
-    if _PGD_SUCCESS_PATCHED:
-        return
+    """Make ART's numpy PGD compute its logged success rate only when its logger shows INFO (called once, below)."""
     import logging
 
     from art.attacks.evasion.projected_gradient_descent import projected_gradient_descent_numpy as pgd
@@ -55,7 +50,9 @@ def _skip_unlogged_pgd_success_rate() -> None:
         return original(*args, **kwargs)
 
     pgd.compute_success = compute_success
-    _PGD_SUCCESS_PATCHED = True
+
+
+_skip_unlogged_pgd_success_rate()
 
 
 def _unreduced_loss(model: Any) -> Any:
@@ -88,13 +85,13 @@ class LabClassifier(KerasClassifier):
         super().__init__(*args, **kwargs)
         self._compiled_gradient = None
         self._compiled_step = None
-        _skip_unlogged_pgd_success_rate()
 
     def _specs(self) -> list[Any]:
         """Input signatures ``[images, one-hot labels]`` of the compiled functions: any batch size, float32."""
         import tensorflow as tf
 
-        return [tf.TensorSpec((None, *self.input_shape), tf.float32), tf.TensorSpec((None, self.nb_classes), tf.float32)]
+        images, labels = (None, *self.input_shape), (None, self.nb_classes)
+        return [tf.TensorSpec(images, tf.float32), tf.TensorSpec(labels, tf.float32)]
 
     def _gradient_function(self) -> Any:
         """Build (once) the compiled function ``(x, y) -> d loss / d x``, or None if the loss is not a Keras loss."""

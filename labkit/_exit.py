@@ -19,12 +19,8 @@ import gc
 
 __all__ = ["quick_exit_gc"]
 
-_REGISTERED = False
-
 
 def quick_exit_gc() -> None:
-    """Register ``gc.freeze`` to run at exit (once per process), so the final collection skips live objects."""
-    global _REGISTERED
-    if not _REGISTERED:
-        atexit.register(gc.freeze)
-        _REGISTERED = True
+    """Register ``gc.freeze`` to run at exit, so the final collection skips live objects (once, however often)."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)

@@ -36,6 +36,8 @@ def test_run_executes_in_order_and_writes_metrics_timings_and_copies(tmp_path):
     executed = nbformat.read(out / "notebooks" / "10_first.ipynb", as_version=4)
     assert "hello from the kernel" in executed.cells[2].outputs[0]["text"]
     assert nbformat.read(first, as_version=4).cells[2].outputs == []  # the source notebook is untouched
+    # beside the solutions run, the student edition of every lab notebook, as the pairs get it
+    assert sorted(p.name for p in (out / "student").glob("*.ipynb")) == [p.name for p in lab_notebooks()]
 
 
 def test_a_failing_notebook_keeps_its_partial_copy(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 import labkit.check
 
-from labkit.classroom.runner import lab_notebooks, run_notebooks
+from labkit.classroom.runner import lab_notebooks
 from labkit.classroom.student import BEGIN, END, STUB, check_markers, student_notebook
 
 NOTEBOOKS = lab_notebooks()
@@ -76,42 +76,6 @@ def test_the_student_edition_is_valid_and_has_no_solution_left(path):
             assert original.source.strip() not in text
         else:
             assert blanked.source == original.source
-
-
-@pytest.fixture(scope="module")
-def fast_build(tmp_path_factory):
-    """A fast run of the solution 00 (the baseline the others load), with the student edition it writes."""
-    out = tmp_path_factory.mktemp("build")
-    run_notebooks(["00"], out=out, fast=True, progress=False)
-    return out
-
-
-def test_labkit_run_writes_one_student_notebook_per_solution_notebook(fast_build):
-    written = sorted(p.name for p in (fast_build / "student").glob("*.ipynb"))
-    assert written == [p.name for p in NOTEBOOKS]
-
-
-@pytest.mark.parametrize("name", ["01_evasion_fgsm", "03_backdoor_poisoning"])
-def test_a_student_notebook_runs_up_to_its_first_exercise_and_stops_there(fast_build, monkeypatch, name):
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    path = next(p for p in NOTEBOOKS if p.stem == name)
-    student = _read(fast_build / "student" / path.name)
-    first = next(c for c in student.cells if c.cell_type == "code" and STUB in c.source)
-    monkeypatch.setenv("LABKIT_OUT", str(fast_build))
-    monkeypatch.setenv("LABKIT_FAST", "1")
-    client = NotebookClient(student, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    with pytest.raises(CellExecutionError) as err:
-        client.execute()
-    assert err.value.ename == "ExerciseNotDone"   # with its instruction, not a traceback that reads like a crash
-    assert re.fullmatch(r"Exercise 1: compute `\w+`(, `\w+`)*( and `\w+`)? here, then run the check below", err.value.evalue)
-    error = next(o for o in first.outputs if o.output_type == "error")
-    assert error.traceback == [err.value.evalue]
-    ran = [c for c in student.cells if c.cell_type == "code" and c.get("execution_count")]
-    assert ran[-1].id == first.id   # everything before the first exercise ran; nothing after it
-    assert re.search(r"baseline clean accuracy: 0\.\d+", str(student.cells))
 
 
 # --- no scaffolding traps: what an exercise text names exists before it, or the pair is asked to create it ---

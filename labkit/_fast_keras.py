@@ -1,4 +1,4 @@
-"""ART's ``KerasClassifier`` with the two calls ART's attacks and trainers make thousands of times made fast.
+"""ART's ``KerasClassifier`` with the three calls ART's attacks and trainers make thousands of times made fast.
 
 ART 1.20's ``KerasClassifier`` computes every input gradient eagerly (a fresh ``tf.GradientTape`` run op by op:
 FGSM once per batch, PGD once per step) and trains ART's adversarial trainers one batch at a time through a whole
@@ -12,9 +12,12 @@ most of the time. ``LabClassifier`` changes only how, not what:
 - ``fit`` for one epoch over one batch (what ``AdversarialTrainer`` and ``AdversarialTrainerMadryPGD`` call) is one
   call of the model's own ``train_step`` (the same single optimiser step ``model.fit`` and ``train_on_batch`` take),
   compiled once for every batch size: ``train_on_batch`` traced it three times per trainer (variable creation, the
-  first batch size, then the epoch's smaller last batch), about 0.6 s each.
+  first batch size, then the epoch's smaller last batch), about 0.6 s each;
+- ``predict`` runs the model's forward pass compiled with a fixed signature: ART's compiled forward pass takes the
+  model as an argument, and matching it to its trace costs every call ~4 ms (the Square attack of ``labkit
+  tournament`` predicts ~900 times per model).
 
-Both compiled functions take any batch size from their first call (a ``None`` batch dimension), so the last,
+The compiled functions take any batch size from their first call (a ``None`` batch dimension), so the last,
 smaller batch of an epoch or of an attack does not trace them again.
 
 One more piece of ART's work is skipped when nobody can see it: ART's PGD ends every ``generate`` with two
@@ -75,7 +78,7 @@ def _unreduced_loss(model: Any) -> Any:
 
 
 class LabClassifier(KerasClassifier):
-    """``KerasClassifier`` whose ``loss_gradient`` is compiled and whose one-batch ``fit`` is ``train_on_batch``.
+    """``KerasClassifier`` whose ``loss_gradient`` and ``predict`` are compiled and whose one-batch ``fit`` is one step.
 
     Used by every model of the lab (``labkit.models.wrap_model``): 01-02's attacks and adversarial training, 03-04's
     models, 06-10.
@@ -85,6 +88,7 @@ class LabClassifier(KerasClassifier):
         super().__init__(*args, **kwargs)
         self._compiled_gradient = None
         self._compiled_step = None
+        self._compiled_forward = None
 
     def _specs(self) -> list[Any]:
         """Input signatures ``[images, one-hot labels]`` of the compiled functions: any batch size, float32."""
@@ -111,6 +115,35 @@ class LabClassifier(KerasClassifier):
 
             self._compiled_gradient = gradient
         return self._compiled_gradient
+
+    def _forward_function(self) -> Any:
+        """Build (once) the compiled forward pass ``x -> model(x)`` in inference mode, for any batch size."""
+        if self._compiled_forward is None:
+            import tensorflow as tf
+
+            model = self._model
+            self._compiled_forward = tf.function(lambda x: model(x, training=False), input_signature=self._specs()[:1])
+        return self._compiled_forward
+
+    def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs: Any) -> np.ndarray:
+        """Class probabilities of ``x``, as ART's (one forward pass over all of ``x``, its pre- and post-processing).
+
+        ART's ``predict`` calls a ``tf.function`` that takes the model itself as an argument: each call pays ~4 ms
+        for TensorFlow to match the arguments to the trace, as much as the forward pass of 100 digits (the Square
+        attack predicts ~900 times per model: ~half its time). Here the function is traced once with a fixed
+        signature. Training mode and inputs of another shape go to ART's code.
+
+        :param x: images, shaped as the model's input.
+        :param batch_size: unused, as in ART (the whole of ``x`` is one forward pass).
+        :param training_mode: True runs the model in training mode (ART's code does it).
+        """
+        x_pre, _ = self._apply_preprocessing(x, y=None, fit=False)
+        if training_mode or kwargs or tuple(np.shape(x_pre)[1:]) != tuple(self.input_shape):
+            return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
+        import tensorflow as tf
+
+        predictions = self._forward_function()(tf.convert_to_tensor(x_pre, dtype=tf.float32)).numpy()
+        return self._apply_postprocessing(preds=predictions, fit=False)
 
     def loss_gradient(self, x: np.ndarray, y: np.ndarray, training_mode: bool = False, **kwargs: Any) -> np.ndarray:
         """Gradient of the loss with respect to ``x``, as ART's (same loss, same maths), compiled.

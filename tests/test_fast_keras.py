@@ -140,6 +140,44 @@ def test_after_a_recompile_the_step_uses_the_new_optimiser(small):
         np.testing.assert_array_equal(now, then)
 
 
+def test_its_predictions_are_arts_and_one_trace_serves_every_batch_size(trained, small, monkeypatch):
+    """The Square attack predicts ~900 times per model on shrinking sets of images: one trace, ART's numbers."""
+    x, art = small.x_test, _art_twin(trained)
+    sizes = (60, 37, 1, 60)
+    expected = [art.predict(x[:size]) for size in sizes] + [art.predict(x.astype(np.float64))]
+    _no_art_fallback(monkeypatch, "predict")
+    for size, theirs in zip(sizes, expected):
+        np.testing.assert_array_equal(trained.predict(x[:size]), theirs)
+    np.testing.assert_array_equal(trained.predict(x.astype(np.float64)), expected[-1])   # cast as Keras casts
+    assert trained._forward_function().experimental_get_tracing_count() == 1
+
+
+def test_its_predictions_keep_arts_pre_and_post_processing(trained, small, monkeypatch):
+    from art.defences.postprocessor import ReverseSigmoid
+    from art.defences.preprocessor import FeatureSqueezing
+
+    squeeze = FeatureSqueezing(clip_values=(0.0, 1.0), bit_depth=1)
+    reverse = ReverseSigmoid(beta=1.0, gamma=0.2)
+    kwargs = {"model": trained.model, "clip_values": (0.0, 1.0), "preprocessing_defences": [squeeze],
+              "postprocessing_defences": [reverse]}
+    expected = KerasClassifier(**kwargs).predict(small.x_test)
+    assert not np.allclose(expected, trained.predict(small.x_test))   # the defences change the answers
+    _no_art_fallback(monkeypatch, "predict")
+    np.testing.assert_array_equal(LabClassifier(**kwargs).predict(small.x_test), expected)
+
+
+def test_training_mode_and_other_input_shapes_go_to_arts_predict(trained, small, monkeypatch):
+    calls = []
+    art_predict = KerasClassifier.predict
+    monkeypatch.setattr(KerasClassifier, "predict", lambda self, *a, **k: calls.append(k) or art_predict(
+        self, *a, **k))
+    trained.predict(small.x_test[:5], training_mode=True)
+    with pytest.raises(Exception):   # noqa: B017 - what ART raises for a wrong shape is ART's (and Keras's) error
+        trained.predict(small.x_test[:5, :8])
+    trained.predict(small.x_test[:5])   # the lab's own case: not ART's
+    assert [k["training_mode"] for k in calls] == [True, False]
+
+
 def _pgd_predictions(classifier, x, y, monkeypatch):
     """Run ART's PGD on ``x`` and return (its adversarial images, how many images the classifier predicted on)."""
     from art.attacks.evasion import ProjectedGradientDescent

@@ -36,9 +36,10 @@ lab: venv
 	$(BIN)/labkit run --out $(OUT)
 
 ## make test: one pytest session on two workers: the unit tests (one test file per worker at a time) and nbval over
-## every notebook (all notebooks in order on one worker, fast setting, strict checks, store build/nbval: conftest.py)
+## every notebook (all notebooks in order on one worker, fast setting, strict checks, store build/nbval: conftest.py).
+## The first -p plugin lets nbformat's jsonschema skip a format checker that takes ~3 s to import in every process.
 test: venv
-	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 tests notebooks
+	$(BIN)/python -m pytest -p labkit._jsonschema_fast -n 2 --dist loadfile -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 tests notebooks
 
 ## make notebook: JupyterLab on notebooks/ (idle kernels culled after 15 min, no news prompt: jupyter-config/)
 notebook: venv

@@ -23,7 +23,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_ENV = "LABKIT_SUITE_COSTS_LOG"
-PYTEST = ["-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-cell-timeout=900"]
+
+
+def make_test_options(makefile: Path = ROOT / "Makefile") -> list[str]:
+    """The options of ``make test``'s pytest command, read from the Makefile (its paths, ``tests notebooks``, left out).
+
+    :param makefile: the Makefile whose ``test`` recipe runs ``$(BIN)/python -m pytest <options> tests notebooks``.
+    """
+    lines = makefile.read_text().splitlines()
+    recipe = lines[lines.index(next(line for line in lines if line.startswith("test:"))) + 1]
+    words = recipe.split("-m pytest", 1)[1].split()
+    return [w for w in words if w not in ("tests", "notebooks")]
+
+
+PYTEST = make_test_options()
 
 
 def _cpu() -> float:

@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Sequence
 
+import labkit._jsonschema_fast  # noqa: F401  (first: nbformat's jsonschema then skips its slow "iri" checker)
+
 __all__ = ["main"]
 
 
@@ -163,19 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _without_slow_iri_checker() -> None:
-    """Let jsonschema skip its "iri" format checker in this command: ``import nbformat`` 3.4 s -> 0.3 s.
-
-    jsonschema (under nbformat) imports ``rfc3987_syntax`` for that one checker, which builds ~35 Earley parsers
-    when imported (python-jsonschema/jsonschema#1392, #1521). No notebook or Jupyter schema uses the "iri" format;
-    a ``None`` in ``sys.modules`` makes that import fail, and jsonschema then leaves the checker out.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labkit`` command."""
-    _without_slow_iri_checker()
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

@@ -4,6 +4,7 @@ tests' environment is untouched. Run here on a small copy: four tiny notebooks a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -17,14 +18,18 @@ from nbformat.v4 import new_code_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["00_a", "01_b", "02_c", "03_d"]
 ENV = ("LABKIT_FAST", "LABKIT_STRICT_CHECKS", "LABKIT_OUT")
-PROBE = """import json, os
+PROBE = """import json, os, sys
 
 
 def probe(log, who, env):
     with open(log, "a") as f:
         f.write(json.dumps({"who": who, "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                            "iri_parsers": sys.modules.get("rfc3987_syntax") is not None,
                             **{k: os.environ.get(k) for k in env}}) + "\\n")
 """
+spec = importlib.util.spec_from_file_location("suite_costs", ROOT / "benchmarks" / "suite_costs.py")
+suite_costs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(suite_costs)
 
 
 def _project(tmp_path: Path, log: Path) -> Path:
@@ -49,9 +54,9 @@ def test_one_session_runs_the_notebooks_in_order_on_one_worker_with_their_enviro
     log = tmp_path / "seen.jsonl"
     project = _project(tmp_path, log)
     env = {k: v for k, v in os.environ.items() if k not in ENV and not k.startswith(("PYTEST_", "COV_"))}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider",
-                           "--nbval-lax", "-q", "tests", "notebooks"], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=600)
+    options = suite_costs.make_test_options()   # make test's own pytest command
+    done = subprocess.run([sys.executable, "-m", "pytest", *options, "-q", "tests", "notebooks"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     seen = [json.loads(line) for line in log.read_text().splitlines()]
     cells = [s for s in seen if s["who"].split(":")[0] in NAMES]
@@ -64,3 +69,5 @@ def test_one_session_runs_the_notebooks_in_order_on_one_worker_with_their_enviro
         tests = [s for s in seen if s["who"].startswith(module)]
         assert len(tests) == 3 and len({t["worker"] for t in tests}) == 1, tests   # a file stays on one worker
         assert all(t[k] is None for t in tests for k in ENV), tests   # the unit tests' environment is untouched
+    # nbformat's jsonschema did not build its ~3 s of "iri" parsers in the workers (make test's first plugin)
+    assert not any(s["iri_parsers"] for s in seen if s["who"].startswith("test_")), seen

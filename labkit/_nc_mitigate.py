@@ -68,6 +68,8 @@ def unlearn(defence: Any, x_val: np.ndarray, labels: np.ndarray, found: Detectio
     """
     import keras
 
+    from labkit._fast_keras import prepare_fit
+
     if not 0.0 < fraction < 1.0 or int(epochs) < 1:
         raise ValueError(f"unlearning needs a fraction strictly between 0 and 1 and at least 1 epoch, "
                          f"got unlearning_fraction={fraction!r}, unlearning_epochs={epochs!r}")
@@ -82,6 +84,7 @@ def unlearn(defence: Any, x_val: np.ndarray, labels: np.ndarray, found: Detectio
         x_epoch[chosen] = (1.0 - masks) * x_epoch[chosen] + masks * patterns
         copies.append(x_epoch)
     onehot = keras.utils.to_categorical(np.tile(labels, int(epochs)), defence.nb_classes)
+    prepare_fit(defence._model, x_val, onehot)
     defence._model.fit(np.concatenate(copies), onehot, batch_size=32, epochs=1, verbose=0, shuffle=True)
     return {"epochs": int(epochs), "stamped_per_epoch": n_stamp, "images": len(x_val)}
 

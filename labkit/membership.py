@@ -99,11 +99,13 @@ def train_target(x: np.ndarray, y: np.ndarray, *, passes: int = 80, batch_size: 
     if classifier is None:
         return train_model(x_rep, y_rep, nb_classes=nb_classes, epochs=passes // repeat, batch_size=batch_size,
                            progress=progress, desc=desc, **build_kwargs)
+    from labkit._fast_keras import prepare_fit
     from labkit.extraction import reset_substitute
 
     reset_substitute(classifier)
-    classifier.model.fit(check_images(x_rep, x_rep.shape[1:]), np.eye(nb_classes, dtype=np.float32)[y_rep],
-                         epochs=passes // repeat, batch_size=batch_size, shuffle=True, verbose=0)
+    x_rep, onehot = check_images(x_rep, x_rep.shape[1:]), np.eye(nb_classes, dtype=np.float32)[y_rep]
+    prepare_fit(classifier.model, x_rep, onehot)
+    classifier.model.fit(x_rep, onehot, epochs=passes // repeat, batch_size=batch_size, shuffle=True, verbose=0)
     return classifier
 
 

@@ -116,6 +116,7 @@ def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: i
     """
     import keras
 
+    from labkit._fast_keras import prepare_fit
     from labkit.data import check_images, check_labels
 
     _check_count("epochs", epochs)
@@ -124,8 +125,9 @@ def train_model(x: np.ndarray, y: np.ndarray, *, nb_classes: int = 10, epochs: i
     y = check_labels(y, len(x), nb_classes=nb_classes)
     model = build_model(x.shape[1:], nb_classes, **build_kwargs)
     callbacks = [_EpochBar(epochs, desc)] if progress else []
-    model.fit(x, keras.utils.to_categorical(y, nb_classes), epochs=epochs, batch_size=batch_size, verbose=0,
-              shuffle=True, callbacks=callbacks)
+    onehot = keras.utils.to_categorical(y, nb_classes)
+    prepare_fit(model, x, onehot)
+    model.fit(x, onehot, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True, callbacks=callbacks)
     return wrap_model(model)
 
 

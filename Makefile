@@ -40,9 +40,11 @@ lab: venv
 
 ## make test: one pytest session on two workers: the unit tests (one test file per worker at a time) and nbval over
 ## every notebook (all notebooks in order on one worker, fast setting, strict checks, store build/nbval: conftest.py).
-## The first -p plugin lets nbformat's jsonschema skip a format checker that takes ~3 s to import in every process.
+## The first -p plugin lets nbformat's jsonschema skip a format checker that takes ~3 s to import in every process;
+## Hypothesis's pytest plugin imports all of Hypothesis (~1.8 s) in every process: only test_export_hostile uses it,
+## and @given tests run and report their failing example without the plugin.
 test: venv
-	$(BIN)/python -m pytest -p labkit._jsonschema_fast -n 2 --dist loadfile -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 tests notebooks
+	$(BIN)/python -m pytest -p labkit._jsonschema_fast -p no:hypothesispytest -n 2 --dist loadfile -p no:cacheprovider --nbval-lax --nbval-cell-timeout=900 tests notebooks
 
 ## make notebook: JupyterLab on notebooks/ (idle kernels culled after 15 min, no news prompt: jupyter-config/)
 notebook: venv

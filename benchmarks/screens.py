@@ -97,9 +97,10 @@ def start_lab(root: Path, scratch: Path, extra: list[str]) -> tuple[subprocess.P
 
 
 def browse(chromium: str, url: str, profile: Path, height: int, *, screenshot: Path | None = None,
-           budget_ms: int = 30000) -> str:
-    """Load ``url`` in headless Chromium at ``WIDTH`` x ``height``; save a screenshot or return the DOM."""
-    action = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+           dom: bool = True, budget_ms: int = 30000) -> str:
+    """Load ``url`` in headless Chromium at ``WIDTH`` x ``height``; save a screenshot and/or return the DOM
+    (one launch does both: each launch loads JupyterLab anew, ~10 s of CPU)."""
+    action = ([f"--screenshot={screenshot}"] if screenshot else []) + (["--dump-dom"] if dom or not screenshot else [])
     browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{height}",
                                 f"--virtual-time-budget={budget_ms}", *action, url], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -119,15 +120,17 @@ def shoot(chromium: str, base: str, relative: str, name: str, out: Path, scratch
     """Screenshot ``relative`` (a notebook under the server's root) at each of ``heights``; return a record."""
     server, token = base.split("|")
     url = f"{server}/lab/tree/{relative}?token={token}&reset"
-    record = {"notebook": relative, "screens": {}}
+    record, dom = {"notebook": relative, "screens": {}}, None
     for label, height in heights.items():
         path = out / f"{name}-{label}.png"
-        try:
-            browse(chromium, url, scratch / f"profile-{name}-{label}", height, screenshot=path)
+        try:   # the first screen's launch also returns the DOM the checks below read
+            page = browse(chromium, url, scratch / f"profile-{name}-{label}", height, screenshot=path, dom=dom is None)
+            dom = page if dom is None else dom
             record["screens"][label] = path.name
         except RuntimeError as err:   # one page that does not finish still leaves the other screenshots
             record.setdefault("failed", {})[label] = str(err).splitlines()[0]
-    dom = browse(chromium, url, scratch / f"profile-{name}-dom", SCREENS["first"])
+    if dom is None:
+        dom = browse(chromium, url, scratch / f"profile-{name}-dom", SCREENS["first"])
     record.update(loaded="jp-Notebook" in dom and "jp-Cell" in dom, news_prompt=NEWS_PROMPT in dom,
                   stderr_outputs=dom.count(STDERR_MIME), error_outputs=dom.count(ERROR_MIME),
                   not_implemented="NotImplementedError" in dom)
